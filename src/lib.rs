@@ -1,0 +1,10 @@
+//! Show-o Studio: a desktop studio for the Show-o2 unified multimodal model.
+//!
+//! Layers (data flows down, events flow up): `studio` → `engine` → `pipeline` → `model` → `media`.
+//! `model` and `pipeline` never see the GUI; the GUI never sees tensors.
+
+pub mod media;
+pub mod model;
+
+#[doc(hidden)]
+pub mod golden;

@@ -1,0 +1,7 @@
+//! `showo-studio`: the desktop studio (no subcommand) and its command-line tools.
+
+mod cli;
+
+fn main() -> anyhow::Result<()> {
+    cli::run()
+}

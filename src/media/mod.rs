@@ -1,0 +1,1 @@
+//! Images, masks, video frames in and out; PNG metadata; GIF. No model knowledge.

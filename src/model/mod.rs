@@ -1,0 +1,3 @@
+//! Show-o2 in candle: one file per module, weight paths mirror the checkpoint names.
+
+pub mod weights;

@@ -1,0 +1,1 @@
+//! Checkpoint loading: safetensors (mmap), PyTorch `.bin` (safe pickle subset), shards.
