@@ -1,0 +1,112 @@
+//! Small building blocks shared by the LLM, the semantic layers and the flow head.
+//!
+//! Written with plain tensor ops so that the same code trains (autograd) and infers; the fused
+//! candle kernels are used when no gradient is being tracked.
+
+use candle_core::{D, DType, Module, Result, Tensor};
+use candle_nn::{Linear, VarBuilder};
+
+/// RMSNorm computed in f32 and cast back before the gain, as HF Qwen2 and Show-o2 do.
+#[derive(Debug, Clone)]
+pub struct RmsNorm {
+    weight: Tensor,
+    eps: f64,
+}
+
+impl RmsNorm {
+    pub fn new(size: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            weight: vb.get(size, "weight")?,
+            eps,
+        })
+    }
+}
+
+impl Module for RmsNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dtype = x.dtype();
+        let x32 = x.to_dtype(DType::F32)?;
+        let var = x32.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = x32.broadcast_div(&(var + self.eps)?.sqrt()?)?;
+        normed.to_dtype(dtype)?.broadcast_mul(&self.weight)
+    }
+}
+
+/// LayerNorm with bias, computed in f32 (the official SigLIP override).
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    pub fn new(size: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            weight: vb.get(size, "weight")?,
+            bias: vb.get(size, "bias")?,
+            eps,
+        })
+    }
+}
+
+impl Module for LayerNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dtype = x.dtype();
+        let x32 = x.to_dtype(DType::F32)?;
+        let mean = x32.mean_keepdim(D::Minus1)?;
+        let centred = x32.broadcast_sub(&mean)?;
+        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = centred.broadcast_div(&(var + self.eps)?.sqrt()?)?;
+        normed
+            .to_dtype(dtype)?
+            .broadcast_mul(&self.weight)?
+            .broadcast_add(&self.bias)
+    }
+}
+
+pub fn linear(i: usize, o: usize, vb: VarBuilder) -> Result<Linear> {
+    candle_nn::linear(i, o, vb)
+}
+
+pub fn linear_no_bias(i: usize, o: usize, vb: VarBuilder) -> Result<Linear> {
+    candle_nn::linear_no_bias(i, o, vb)
+}
+
+/// Softmax over the last dimension; the fused kernel when no gradient is tracked.
+pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    if x.track_op() {
+        candle_nn::ops::softmax(x, D::Minus1)
+    } else {
+        candle_nn::ops::softmax_last_dim(x)
+    }
+}
+
+/// Repeats each of the `n_kv` heads `n_rep` times: (B, n_kv, L, D) -> (B, n_kv*n_rep, L, D).
+pub fn repeat_kv(x: Tensor, n_rep: usize) -> Result<Tensor> {
+    if n_rep == 1 {
+        return Ok(x);
+    }
+    let (b, n_kv, l, d) = x.dims4()?;
+    x.unsqueeze(2)?
+        .expand((b, n_kv, n_rep, l, d))?
+        .reshape((b, n_kv * n_rep, l, d))
+}
+
+/// Scaled dot-product attention with an additive mask broadcastable to (B, H, Lq, Lk).
+/// q: (B, H, Lq, D), k/v: (B, H, Lk, D) (already repeated for GQA).
+pub fn attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: Option<&Tensor>,
+    scale: f64,
+) -> Result<Tensor> {
+    let scores = (q.contiguous()?.matmul(&k.t()?.contiguous()?)? * scale)?;
+    let scores = match mask {
+        Some(m) => scores.broadcast_add(m)?,
+        None => scores,
+    };
+    let probs = softmax_last_dim(&scores.to_dtype(DType::F32)?)?.to_dtype(v.dtype())?;
+    probs.matmul(&v.contiguous()?)
+}
