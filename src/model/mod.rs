@@ -18,4 +18,4 @@ pub mod weights;
 pub use config::Showo2Config;
 pub use error::ModelError;
 pub use mask::Block;
-pub use showo2::Showo2;
+pub use showo2::{Piece, Showo2};

@@ -354,6 +354,50 @@ impl Showo2 {
     }
 }
 
+/// A piece of an understanding prompt: token ids, or ready embeddings (time token, image or
+/// video tokens) of shape (n, hidden).
+#[derive(Debug, Clone)]
+pub enum Piece {
+    Tokens(Vec<u32>),
+    Embeds(Tensor),
+}
+
+impl Piece {
+    pub fn len(&self) -> usize {
+        match self {
+            Piece::Tokens(t) => t.len(),
+            Piece::Embeds(e) => e.dim(0).unwrap_or(0),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Showo2 {
+    /// Concatenates pieces into one embedding row (1, L, hidden).
+    pub fn assemble(&self, pieces: &[Piece]) -> Result<Tensor> {
+        let parts = pieces
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| match p {
+                Piece::Tokens(ids) => {
+                    self.embed_tokens(&Tensor::new(ids.as_slice(), &self.device)?)
+                }
+                Piece::Embeds(e) => e.to_dtype(self.dtype),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Tensor::cat(&parts, 0)?.unsqueeze(0)
+    }
+
+    /// The clean-image time token (t = 1, as understanding uses): (1, hidden).
+    pub fn clean_time_token(&self) -> Result<Tensor> {
+        let t = Tensor::new(&[1f32], &self.device)?;
+        Ok(self.time_embed(&t)?.1)
+    }
+}
+
 /// The text before the image blocks of a generation batch, cached. Rows may differ in length:
 /// shorter ones are padded with masked keys.
 #[derive(Debug, Clone)]
