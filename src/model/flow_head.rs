@@ -286,7 +286,7 @@ impl FlowHead {
             }
         }
         let out = self.final_layer.forward(&x, &silu_te, m)?;
-        if let Some(t) = trace.as_deref_mut() {
+        if let Some(t) = trace {
             t.push(("diffusion_head_b".into(), out.clone()));
         }
         Ok(out)

@@ -133,7 +133,7 @@ impl Showo2 {
     }
 
     /// Fused image tokens (N, h*w, hidden) for latents (N, C, H, W).
-    pub fn image_tokens(&self, latents: &Tensor, mut trace: Option<&mut Trace>) -> Result<Tensor> {
+    pub fn image_tokens(&self, latents: &Tensor, trace: Option<&mut Trace>) -> Result<Tensor> {
         let (_, c, h, w) = latents.dims4()?;
         let p = self.cfg.showo.patch_size;
         if c != self.cfg.showo.image_latent_dim || h % p != 0 || w % p != 0 {
@@ -149,7 +149,7 @@ impl Showo2 {
         let und = self.und_trans.forward(&und_in.broadcast_add(&pos)?)?;
         let gen_tokens = self.image_embedder_gen.forward(&latents)?;
         let fused = self.fusion.forward(&und, &gen_tokens)?;
-        if let Some(t) = trace.as_deref_mut() {
+        if let Some(t) = trace {
             t.push(("image_embedder_und".into(), und_in));
             t.push(("pos_embed".into(), pos));
             t.push(("und_trans".into(), und));
