@@ -1,5 +1,7 @@
 //! Command-line front end. One file per subcommand; each drives the library, never the GUI.
 
+mod bench;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -14,7 +16,17 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Benchmarks of the engine.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Flow-step time with and without the prefix cache; decode tokens/s with and without the KV cache.
+    Model(bench::BenchArgs),
+}
 
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -23,5 +35,6 @@ pub fn run() -> anyhow::Result<()> {
             println!("showo-studio {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Some(Command::Bench(BenchCommand::Model(args))) => bench::run(args),
     }
 }

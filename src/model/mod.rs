@@ -8,6 +8,7 @@ pub mod layers;
 pub mod mask;
 pub mod patch_embed;
 pub mod qwen2;
+pub mod random;
 pub mod resample;
 pub mod rope;
 pub mod showo2;
