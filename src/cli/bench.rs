@@ -130,8 +130,7 @@ fn load(args: &BenchArgs, dev: &Device) -> Result<(String, Showo2)> {
         }
         "1.5b" => {
             let cfg = random::showo2_1_5b_config(args.grid);
-            let (model, map) = random::random_showo2(&cfg, DType::F32, dev)?;
-            let n = random::parameter_count(&map);
+            let (model, n) = random::random_showo2(&cfg, DType::F32, dev, 7)?;
             Ok((
                 format!(
                     "random Show-o2-1.5B shapes, {:.3} B params f32, grid {}",

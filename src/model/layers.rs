@@ -3,6 +3,7 @@
 //! Written with plain tensor ops so that the same code trains (autograd) and infers; the fused
 //! candle kernels are used when no gradient is being tracked.
 
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{D, DType, Module, Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
@@ -71,6 +72,59 @@ pub fn linear(i: usize, o: usize, vb: VarBuilder) -> Result<Linear> {
 
 pub fn linear_no_bias(i: usize, o: usize, vb: VarBuilder) -> Result<Linear> {
     candle_nn::linear_no_bias(i, o, vb)
+}
+
+/// A projection that is either dense or GGML-quantized (q8_0 / q4_0 / k-quants), so the LLM,
+/// by far the largest part of the 7B, can run in a fraction of its bf16 memory.
+#[derive(Debug, Clone)]
+pub enum Proj {
+    Dense(Linear),
+    Quantized {
+        weight: QMatMul,
+        bias: Option<Tensor>,
+    },
+}
+
+impl Proj {
+    pub fn new(i: usize, o: usize, bias: bool, vb: VarBuilder) -> Result<Self> {
+        Ok(Self::Dense(if bias {
+            linear(i, o, vb)?
+        } else {
+            linear_no_bias(i, o, vb)?
+        }))
+    }
+
+    /// The same projection with its weight quantized to `dtype` (rows must be a multiple of the
+    /// block size: 32 for q8_0/q4_0, 256 for k-quants).
+    pub fn quantized(&self, dtype: GgmlDType) -> Result<Self> {
+        match self {
+            Self::Dense(l) => {
+                let w = l.weight().to_dtype(DType::F32)?;
+                let q = QTensor::quantize(&w, dtype)?;
+                Ok(Self::Quantized {
+                    weight: QMatMul::from_qtensor(q)?,
+                    bias: l.bias().cloned(),
+                })
+            }
+            Self::Quantized { .. } => Ok(self.clone()),
+        }
+    }
+}
+
+impl Module for Proj {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Dense(l) => l.forward(x),
+            Self::Quantized { weight, bias } => {
+                let dtype = x.dtype();
+                let y = weight.forward(&x.to_dtype(DType::F32)?)?.to_dtype(dtype)?;
+                match bias {
+                    Some(b) => y.broadcast_add(b),
+                    None => Ok(y),
+                }
+            }
+        }
+    }
 }
 
 /// Softmax over the last dimension; the fused kernel when no gradient is tracked.

@@ -6,7 +6,9 @@ use candle_core::{Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
 use super::config::Qwen2Config;
-use super::layers::{RmsNorm, attention, linear, linear_no_bias, repeat_kv};
+use candle_core::quantized::GgmlDType;
+
+use super::layers::{Proj, RmsNorm, attention, linear_no_bias, repeat_kv};
 use super::rope::{self, Rotary};
 
 /// Per-layer cached keys and values, each (B, n_kv, L, head_dim), already rotated.
@@ -70,10 +72,10 @@ pub fn append_kv(
 
 #[derive(Debug, Clone)]
 struct Attention {
-    q_proj: Linear,
-    k_proj: Linear,
-    v_proj: Linear,
-    o_proj: Linear,
+    q_proj: Proj,
+    k_proj: Proj,
+    v_proj: Proj,
+    o_proj: Proj,
     n_heads: usize,
     n_kv: usize,
     head_dim: usize,
@@ -84,10 +86,10 @@ impl Attention {
         let hd = cfg.head_dim();
         let (h, kv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
         Ok(Self {
-            q_proj: linear(cfg.hidden_size, h * hd, vb.pp("q_proj"))?,
-            k_proj: linear(cfg.hidden_size, kv * hd, vb.pp("k_proj"))?,
-            v_proj: linear(cfg.hidden_size, kv * hd, vb.pp("v_proj"))?,
-            o_proj: linear_no_bias(h * hd, cfg.hidden_size, vb.pp("o_proj"))?,
+            q_proj: Proj::new(cfg.hidden_size, h * hd, true, vb.pp("q_proj"))?,
+            k_proj: Proj::new(cfg.hidden_size, kv * hd, true, vb.pp("k_proj"))?,
+            v_proj: Proj::new(cfg.hidden_size, kv * hd, true, vb.pp("v_proj"))?,
+            o_proj: Proj::new(h * hd, cfg.hidden_size, false, vb.pp("o_proj"))?,
             n_heads: h,
             n_kv: kv,
             head_dim: hd,
@@ -128,18 +130,18 @@ impl Attention {
 
 #[derive(Debug, Clone)]
 struct Mlp {
-    gate_proj: Linear,
-    up_proj: Linear,
-    down_proj: Linear,
+    gate_proj: Proj,
+    up_proj: Proj,
+    down_proj: Proj,
 }
 
 impl Mlp {
     fn new(cfg: &Qwen2Config, vb: VarBuilder) -> Result<Self> {
         let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
         Ok(Self {
-            gate_proj: linear_no_bias(h, i, vb.pp("gate_proj"))?,
-            up_proj: linear_no_bias(h, i, vb.pp("up_proj"))?,
-            down_proj: linear_no_bias(i, h, vb.pp("down_proj"))?,
+            gate_proj: Proj::new(h, i, false, vb.pp("gate_proj"))?,
+            up_proj: Proj::new(h, i, false, vb.pp("up_proj"))?,
+            down_proj: Proj::new(i, h, false, vb.pp("down_proj"))?,
         })
     }
 }
@@ -210,7 +212,7 @@ pub struct Qwen2 {
     embed_tokens: Embedding,
     layers: Vec<DecoderLayer>,
     norm: RmsNorm,
-    lm_head: Linear,
+    lm_head: Proj,
     rotary: Rotary,
     cfg: Qwen2Config,
 }
@@ -225,11 +227,13 @@ impl Qwen2 {
             .collect::<Result<_>>()?;
         let norm = RmsNorm::new(cfg.hidden_size, cfg.rms_norm_eps, m.pp("norm"))?;
         // Tied checkpoints (1.5B) may omit lm_head; untied ones (7B) must carry it.
-        let lm_head = if vb.contains_tensor("lm_head.weight") || !cfg.tie_word_embeddings {
-            linear_no_bias(cfg.hidden_size, vocab, vb.pp("lm_head"))?
-        } else {
-            Linear::new(embed_tokens.embeddings().clone(), None)
-        };
+        let lm_head = Proj::Dense(
+            if vb.contains_tensor("lm_head.weight") || !cfg.tie_word_embeddings {
+                linear_no_bias(cfg.hidden_size, vocab, vb.pp("lm_head"))?
+            } else {
+                Linear::new(embed_tokens.embeddings().clone(), None)
+            },
+        );
         let rotary = Rotary::new(cfg.head_dim(), cfg.rope_theta, None);
         Ok(Self {
             embed_tokens,
@@ -239,6 +243,23 @@ impl Qwen2 {
             rotary,
             cfg: cfg.clone(),
         })
+    }
+
+    /// Quantizes every decoder projection (attention and MLP) and the lm_head to `dtype`;
+    /// embeddings and norms stay dense.
+    pub fn quantize(&mut self, dtype: GgmlDType) -> Result<()> {
+        for layer in &mut self.layers {
+            let a = &mut layer.self_attn;
+            for p in [&mut a.q_proj, &mut a.k_proj, &mut a.v_proj, &mut a.o_proj] {
+                *p = p.quantized(dtype)?;
+            }
+            let m = &mut layer.mlp;
+            for p in [&mut m.gate_proj, &mut m.up_proj, &mut m.down_proj] {
+                *p = p.quantized(dtype)?;
+            }
+        }
+        self.lm_head = self.lm_head.quantized(dtype)?;
+        Ok(())
     }
 
     pub fn config(&self) -> &Qwen2Config {

@@ -1,8 +1,12 @@
 //! Randomly initialised models with real shapes, built in memory: for benchmarks and memory
 //! estimates without multi-gigabyte downloads.
 
-use candle_core::{DType, Device, Result};
-use candle_nn::{VarBuilder, VarMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use candle_core::{DType, Device, Result, Shape, Tensor};
+use candle_nn::VarBuilder;
+use candle_nn::var_builder::SimpleBackend;
 
 use super::config::{FlowHeadConfig, Qwen2Config, Showo2Config, ShowoJson, SiglipVisionConfig};
 use super::showo2::Showo2;
@@ -33,15 +37,81 @@ pub fn showo2_1_5b_config(grid: usize) -> Showo2Config {
     }
 }
 
-/// A model of `cfg`'s shapes with random weights (candle's default initialisers).
-pub fn random_showo2(cfg: &Showo2Config, dtype: DType, dev: &Device) -> Result<(Showo2, VarMap)> {
-    let map = VarMap::new();
-    let vb = VarBuilder::from_varmap(&map, dtype, dev);
-    let model = Showo2::new(cfg, vb)?;
-    Ok((model, map))
+/// A model of `cfg`'s shapes with random weights: uniform in +-1/sqrt(fan_in) (norm gains near
+/// 1), drawn by a fast xorshift generator because building billions of parameters with a
+/// per-element normal sampler takes minutes. Returns the model and its parameter count.
+pub fn random_showo2(
+    cfg: &Showo2Config,
+    dtype: DType,
+    dev: &Device,
+    seed: u64,
+) -> Result<(Showo2, usize)> {
+    let count = Arc::new(AtomicUsize::new(0));
+    let backend = RandomWeights {
+        state: AtomicU64::new(seed | 1),
+        count: count.clone(),
+    };
+    let backend: Box<dyn SimpleBackend> = Box::new(backend);
+    let model = Showo2::new(cfg, VarBuilder::from_backend(backend, dtype, dev.clone()))?;
+    Ok((model, count.load(Ordering::Relaxed)))
 }
 
-/// Number of parameters a varmap holds.
-pub fn parameter_count(map: &VarMap) -> usize {
-    map.all_vars().iter().map(|v| v.elem_count()).sum()
+struct RandomWeights {
+    state: AtomicU64,
+    count: Arc<AtomicUsize>,
+}
+
+impl SimpleBackend for RandomWeights {
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        _h: candle_nn::Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> Result<Tensor> {
+        let n = s.elem_count();
+        self.count.fetch_add(n, Ordering::Relaxed);
+        let dims = s.dims();
+        let is_gain = dims.len() == 1
+            && (name.ends_with("norm.weight")
+                || name.contains("layernorm")
+                || name.contains("norm_final")
+                || name.ends_with("layer_norm1.weight")
+                || name.ends_with("layer_norm2.weight")
+                || name.starts_with("fusion_proj.0"));
+        let fan_in = if dims.len() >= 2 {
+            dims[1..].iter().product::<usize>()
+        } else {
+            dims[0]
+        };
+        let (base, amp) = if is_gain {
+            (1.0f32, 0.1f32)
+        } else {
+            (0.0, 1.0 / (fan_in as f32).sqrt())
+        };
+        let mut x = self
+            .state
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+            | 1;
+        let data: Vec<f32> = (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let u = (x >> 40) as f32 / (1u64 << 24) as f32; // [0, 1)
+                base + amp * (2.0 * u - 1.0)
+            })
+            .collect();
+        Tensor::from_vec(data, s, dev)?.to_dtype(dtype)
+    }
+
+    fn get_unchecked(&self, name: &str, _dtype: DType, _dev: &Device) -> Result<Tensor> {
+        candle_core::bail!("random weights have no tensor {name} without a shape")
+    }
+
+    fn contains_tensor(&self, _name: &str) -> bool {
+        // Tied checkpoints keep lm_head tied; optional projections are created from the config.
+        false
+    }
 }

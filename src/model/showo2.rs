@@ -91,6 +91,12 @@ impl Showo2 {
         &self.llm
     }
 
+    /// Quantizes the LLM's projections (the bulk of the 7B) to a GGML type; the semantic layers,
+    /// the flow head and the VAE keep their dtype.
+    pub fn quantize_llm(&mut self, dtype: candle_core::quantized::GgmlDType) -> Result<()> {
+        self.llm.quantize(dtype)
+    }
+
     pub fn flow_head(&self) -> &FlowHead {
         &self.flow
     }
