@@ -1,0 +1,56 @@
+//! The built-in model's architecture: Show-o2 shrunk (same modules, same code path), sized to
+//! train on a 2-core CPU in under two hours at 64x64 px (8x8 latents, a 4x4 token grid).
+
+use crate::model::config::{
+    FlowHeadConfig, Qwen2Config, Showo2Config, ShowoJson, SiglipVisionConfig,
+};
+
+pub fn tiny_showo2_config(vocab: usize) -> Showo2Config {
+    Showo2Config {
+        showo: ShowoJson {
+            llm_vocab_size: vocab,
+            llm_model_path: "qwen2_config.json".into(),
+            image_latent_dim: 16,
+            image_latent_height: 4,
+            image_latent_width: 4,
+            video_latent_height: Some(4),
+            video_latent_width: Some(4),
+            patch_size: 2,
+            hidden_size: 128,
+            clip_latent_dim: 64,
+            num_diffusion_layers: 2,
+            add_time_embeds: true,
+            add_qk_norm: true,
+            clip_pretrained_model_path: "siglip_config.json".into(),
+        },
+        llm: Qwen2Config {
+            hidden_size: 128,
+            intermediate_size: 384,
+            num_hidden_layers: 4,
+            num_attention_heads: 4,
+            num_key_value_heads: 2,
+            rope_theta: 1e6,
+            rms_norm_eps: 1e-6,
+            tie_word_embeddings: true,
+            vocab_size: vocab,
+            max_position_embeddings: 4096,
+        },
+        siglip: SiglipVisionConfig {
+            hidden_size: 64,
+            intermediate_size: 128,
+            num_attention_heads: 4,
+            num_hidden_layers: 3,
+            layer_norm_eps: 1e-6,
+            image_size: 56,
+            patch_size: 14,
+        },
+        flow: FlowHeadConfig {
+            hidden_size: 128,
+            num_attention_heads: 32,
+            num_key_value_heads: 8,
+            head_dim: 4,
+            intermediate_size: 256,
+            ..FlowHeadConfig::default()
+        },
+    }
+}

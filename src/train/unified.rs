@@ -1,0 +1,195 @@
+//! One training step of the unified model: flow matching on text-to-image rows (the official
+//! generation layout) and cross-entropy on answers after image or clip prompts (the official
+//! understanding layout), summed.
+
+use candle_core::{D, DType, IndexOp, Result, Tensor};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::model::mask::{Block, omni_mask};
+use crate::model::{Piece, Showo2};
+
+/// Token roles the layouts need.
+#[derive(Debug, Clone, Copy)]
+pub struct LayoutIds {
+    pub bos: u32,
+    pub eos: u32,
+    pub boi: u32,
+    pub eoi: u32,
+    pub img_pad: u32,
+    pub pad: u32,
+}
+
+/// A text-to-image example: the normalised latent (C, H, W) and its caption ids (may be empty:
+/// the unconditional branch that guidance needs).
+pub struct T2iExample {
+    pub latent: Tensor,
+    pub caption: Vec<u32>,
+}
+
+/// An understanding example: `before` = ids up to and including `<|vision_start|>`, the
+/// visual latents (N frames, C, H, W; N = 1 for an image), `after` = `<|vision_end|>` +
+/// question + assistant header, `answer` = target ids (ending with `<|im_end|>`).
+pub struct QaExample {
+    pub before: Vec<u32>,
+    pub visual: Tensor,
+    pub after: Vec<u32>,
+    pub answer: Vec<u32>,
+}
+
+/// Official training t-sampling: t = sigmoid(N(0, 1)).
+pub fn sample_t(rng: &mut ChaCha8Rng) -> f32 {
+    let n: f32 = StandardNormal.sample(rng);
+    1.0 / (1.0 + (-n).exp())
+}
+
+/// Flow-matching loss: MSE between the predicted velocity at x_t = t x1 + (1-t) x0 and x1 - x0.
+pub fn flow_loss(
+    model: &Showo2,
+    batch: &[T2iExample],
+    ids: LayoutIds,
+    rng: &mut ChaCha8Rng,
+) -> Result<Tensor> {
+    let dev = model.device();
+    let x1 = Tensor::stack(
+        &batch.iter().map(|e| e.latent.clone()).collect::<Vec<_>>(),
+        0,
+    )?;
+    let (b, c, h, w) = x1.dims4()?;
+    let p = model.config().showo.patch_size;
+    let n_img = (h / p) * (w / p);
+    let longest = batch.iter().map(|e| e.caption.len()).max().unwrap_or(0);
+    let mut rows = Vec::with_capacity(b);
+    let mut blocks = Vec::with_capacity(b);
+    for e in batch {
+        let mut r = vec![ids.bos];
+        r.extend_from_slice(&e.caption);
+        r.push(ids.boi);
+        blocks.push(vec![Block::new(r.len(), n_img + 1)]);
+        r.extend(std::iter::repeat_n(ids.img_pad, n_img + 1));
+        r.extend([ids.eoi, ids.eos]);
+        r.extend(std::iter::repeat_n(ids.pad, longest - e.caption.len()));
+        rows.push(Tensor::new(r.as_slice(), dev)?);
+    }
+    let tokens = Tensor::stack(&rows, 0)?;
+    let noise: Vec<f32> = (0..b * c * h * w)
+        .map(|_| StandardNormal.sample(rng))
+        .collect();
+    let x0 = Tensor::from_vec(noise, (b, c, h, w), dev)?;
+    let ts: Vec<f32> = (0..b).map(|_| sample_t(rng)).collect();
+    let t = Tensor::new(ts.as_slice(), dev)?;
+    let tb = t.reshape((b, 1, 1, 1))?;
+    let xt = (x1.broadcast_mul(&tb)? + x0.broadcast_mul(&(1.0 - &tb)?)?)?;
+    let out = model.forward(&tokens, &xt, &t, &blocks, false, None)?;
+    (out.v - (x1 - x0)?)?.sqr()?.mean_all()
+}
+
+/// Answer cross-entropy after image/clip prompts (teacher forcing), mean over answer tokens.
+/// Returns (loss, token accuracy).
+pub fn answer_loss(
+    model: &Showo2,
+    batch: &[QaExample],
+    ids: LayoutIds,
+    video_grid: usize,
+) -> Result<(Tensor, f64)> {
+    let dev = model.device();
+    let time = model.clean_time_token()?;
+    let mut seqs = Vec::with_capacity(batch.len());
+    let mut blocks = Vec::with_capacity(batch.len());
+    let mut targets = Vec::new(); // (row, position predicting, target id)
+    for (row, e) in batch.iter().enumerate() {
+        let visual = if e.visual.dim(0)? == 1 {
+            model.image_tokens(&e.visual, None)?.i(0)?
+        } else {
+            model.video_tokens(&e.visual, video_grid, None)?.i(0)?
+        };
+        let per_image = visual
+            .dim(0)?
+            .min(image_tokens_per_frame(model, &e.visual)?);
+        // Official script layout: the block starts at the first visual token (after the time
+        // token) and is one image long plus one.
+        let offset = e.before.len() + 1;
+        blocks.push(vec![Block::new(offset, per_image + 1)]);
+        let mut after = e.after.clone();
+        after.extend_from_slice(&e.answer);
+        let prompt_len = e.before.len() + 1 + visual.dim(0)? + e.after.len();
+        for (k, &id) in e.answer.iter().enumerate() {
+            targets.push((row, prompt_len - 1 + k, id));
+        }
+        let pieces = [
+            Piece::Tokens(e.before.clone()),
+            Piece::Embeds(time.clone()),
+            Piece::Embeds(visual),
+            Piece::Tokens(after),
+        ];
+        seqs.push(model.assemble(&pieces)?);
+    }
+    let longest = seqs
+        .iter()
+        .map(|s| s.dim(1))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+    let pad = model.embed_tokens(&Tensor::new(&[ids.pad], dev)?)?; // (1, D)
+    let padded = seqs
+        .iter()
+        .map(|s| {
+            let l = s.dim(1)?;
+            if l == longest {
+                return Ok(s.clone());
+            }
+            let fill = pad
+                .unsqueeze(0)?
+                .broadcast_as((1, longest - l, pad.dim(1)?))?;
+            Tensor::cat(&[s, &fill.contiguous()?], 1)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let embeds = Tensor::cat(&padded, 0)?;
+    let mask = omni_mask(&blocks, 0, longest, longest, dev)?.to_dtype(model.dtype())?;
+    let hidden = model
+        .llm()
+        .forward_embeds(&embeds, &[0], Some(&mask), None, false)?
+        .last;
+    let (_, _, d) = hidden.dims3()?;
+    let flat = hidden.reshape((batch.len() * longest, d))?;
+    let index: Vec<u32> = targets
+        .iter()
+        .map(|&(r, p, _)| (r * longest + p) as u32)
+        .collect();
+    let picked = flat.index_select(&Tensor::new(index.as_slice(), dev)?, 0)?;
+    let logits = model.lm_logits(&picked)?.to_dtype(DType::F32)?;
+    let want = Tensor::new(
+        targets.iter().map(|t| t.2).collect::<Vec<_>>().as_slice(),
+        dev,
+    )?;
+    let loss = candle_nn::loss::cross_entropy(&logits, &want)?;
+    let hits = logits
+        .argmax(D::Minus1)?
+        .eq(&want)?
+        .to_dtype(DType::F32)?
+        .mean_all()?
+        .to_scalar::<f32>()?;
+    Ok((loss, hits as f64))
+}
+
+fn image_tokens_per_frame(model: &Showo2, visual: &Tensor) -> Result<usize> {
+    let (_, _, h, w) = visual.dims4()?;
+    let p = model.config().showo.patch_size;
+    Ok((h / p) * (w / p))
+}
+
+/// A seeded generator for the training loop.
+pub fn rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed)
+}
+
+/// Random caption dropout (10% in the official recipe) so guidance has an unconditional branch.
+pub fn drop_caption(rng: &mut ChaCha8Rng, caption: Vec<u32>, p: f64) -> Vec<u32> {
+    if rng.random::<f64>() < p {
+        Vec::new()
+    } else {
+        caption
+    }
+}
