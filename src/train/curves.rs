@@ -5,6 +5,9 @@ use std::path::Path;
 
 use image::{Rgb, RgbImage};
 
+/// Named series of (step, value) points.
+pub type Series = Vec<(String, Vec<(f64, f64)>)>;
+
 /// Appends `step,name,value` rows (creating the file with a header).
 pub fn append_csv(path: &Path, step: usize, values: &[(&str, f64)]) -> std::io::Result<()> {
     let new = !path.exists();
@@ -22,9 +25,9 @@ pub fn append_csv(path: &Path, step: usize, values: &[(&str, f64)]) -> std::io::
 }
 
 /// Reads the CSV back as series name -> (step, value) points.
-pub fn read_csv(path: &Path) -> std::io::Result<Vec<(String, Vec<(f64, f64)>)>> {
+pub fn read_csv(path: &Path) -> std::io::Result<Series> {
     let text = std::fs::read_to_string(path)?;
-    let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    let mut series: Series = Vec::new();
     for line in text.lines().skip(1) {
         let mut parts = line.split(',');
         let (Some(s), Some(name), Some(v)) = (parts.next(), parts.next(), parts.next()) else {
@@ -52,7 +55,7 @@ const COLOURS: [[u8; 3]; 6] = [
 
 /// Draws every series on a log-scale y axis, one colour each (legend order = CSV order), with
 /// a light moving average so the trend reads through minibatch noise.
-pub fn plot(series: &[(String, Vec<(f64, f64)>)], width: u32, height: u32) -> RgbImage {
+pub fn plot(series: &Series, width: u32, height: u32) -> RgbImage {
     let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
     let (pad, legend) = (30u32, 12u32);
     let pts = series.iter().flat_map(|(_, p)| p.iter());
