@@ -283,11 +283,14 @@ pub struct CanvasPlan {
     pub growth: Growth,
 }
 
-/// Plans an extended canvas: each side grows by its request rounded up to a multiple of `grid`
-/// ([`PIXEL_GRID`] by default). If the canvas is then still not a multiple of `grid` along an
-/// axis (the original was not), the missing pixels go to the side that already grows (the
-/// right/bottom one if both do), or are split between both sides if neither does, so the
-/// result is always a size the model can generate.
+/// Plans an extended canvas whose size is a multiple of `grid` ([`PIXEL_GRID`] by default).
+/// Per axis, every side grows by at least its request and by less than one `grid` more:
+/// - a growing left/top side is rounded up to a multiple of `grid` when the opposite side also
+///   grows (so the original starts on a grid line), and the right/bottom side takes whatever
+///   completes the canvas to the grid;
+/// - a side growing alone takes all the rounding, so a side the user did not drag stays put;
+/// - an axis that does not grow at all but is off the grid (the original was) gets the missing
+///   pixels split between its two sides: the model cannot generate off-grid sizes.
 pub fn plan_canvas_extension(
     image_width: u32,
     image_height: u32,
@@ -314,21 +317,25 @@ pub fn plan_canvas_extension(
             value: format!("{before} + {len} + {after}"),
             expected: "a canvas smaller than 4 gigapixels per side",
         };
-        let mut b = before.checked_next_multiple_of(grid).ok_or_else(too_big)?;
-        let mut a = after.checked_next_multiple_of(grid).ok_or_else(too_big)?;
-        let total = len
-            .checked_add(b)
-            .and_then(|t| t.checked_add(a))
-            .ok_or_else(too_big)?;
-        let missing = (grid - total % grid) % grid;
-        match (before > 0, after > 0) {
-            (true, false) => b += missing,
-            (false, false) => {
-                b += missing / 2;
-                a += missing - missing / 2;
+        // Smallest growth >= `at_least` that brings `base + growth` onto the grid.
+        let complete = |base: u32, at_least: u32| {
+            let base = base.checked_add(at_least).ok_or_else(too_big)?;
+            let missing = (grid - base % grid) % grid;
+            at_least.checked_add(missing).ok_or_else(too_big)
+        };
+        let (b, a) = match (before > 0, after > 0) {
+            (true, true) => {
+                let b = before.checked_next_multiple_of(grid).ok_or_else(too_big)?;
+                (b, complete(len.checked_add(b).ok_or_else(too_big)?, after)?)
             }
-            _ => a += missing,
-        }
+            (true, false) => (complete(len, before)?, 0),
+            (false, true) => (0, complete(len, after)?),
+            (false, false) => {
+                let missing = complete(len, 0)?;
+                (missing / 2, missing - missing / 2)
+            }
+        };
+        len.checked_add(b).and_then(|t| t.checked_add(a)).ok_or_else(too_big)?;
         Ok::<_, MediaError>((b, a, len + b + a))
     };
     let (left, right, canvas_width) = axis(
@@ -562,8 +569,8 @@ mod tests {
 
     #[test]
     fn extension_puts_off_grid_remainders_on_the_growing_side() {
-        // 500x375: width grows left and right (remainder to the right), height does not grow
-        // (remainder split top/bottom).
+        // 500x375: width grows left (aligned to 16) and right (completes the grid); height
+        // does not grow (remainder split top/bottom).
         let plan = plan_canvas_extension(
             500,
             375,
@@ -579,9 +586,16 @@ mod tests {
         assert_eq!(plan.canvas_width % 16, 0);
         assert_eq!(plan.canvas_height % 16, 0);
         assert_eq!(plan.growth.left, 16);
-        assert_eq!(plan.growth.right, 16 + 12); // 16+500+16 = 532 → 544
+        assert_eq!(plan.growth.right, 12); // 16 + 500 + 12 = 528
         assert_eq!((plan.growth.top, plan.growth.bottom), (4, 5)); // 375 → 384
         assert_eq!(plan.offset_y, 4);
+        // A side growing alone takes the rounding: 100 + 12 = 112, the right side stays put.
+        let left_only = Growth {
+            left: 10,
+            ..Growth::default()
+        };
+        let plan = plan_canvas_extension(100, 64, left_only, 16).unwrap();
+        assert_eq!((plan.growth.left, plan.growth.right, plan.canvas_width), (12, 0, 112));
         let err = plan_canvas_extension(10, 10, Growth::default(), 0).unwrap_err();
         assert!(err.to_string().contains("canvas grid"));
     }
