@@ -15,6 +15,8 @@ pub mod rope;
 pub mod showo2;
 pub mod siglip;
 pub mod timestep;
+pub mod tokenizer;
+pub mod prompt;
 pub mod weights;
 
 pub use config::Showo2Config;
