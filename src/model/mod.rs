@@ -17,6 +17,7 @@ pub mod siglip;
 pub mod timestep;
 pub mod tokenizer;
 pub mod prompt;
+pub mod vae;
 pub mod weights;
 
 pub use config::Showo2Config;
