@@ -235,7 +235,7 @@ pub fn chat_layout(
     let mut blocks = Vec::new();
     let mut pos = 0usize;
     let mut slot = 0usize;
-    let mut push = |segments: &mut Vec<Segment>, s: Segment, pos: &mut usize| {
+    let push = |segments: &mut Vec<Segment>, s: Segment, pos: &mut usize| {
         *pos += s.len();
         match (segments.last_mut(), s) {
             (Some(Segment::Text(prev)), Segment::Text(t)) => prev.extend(t),

@@ -310,15 +310,13 @@ mod tests {
         let symbols = ByteLevel::alphabet();
         let mut chars: Vec<char> = symbols.into_iter().collect();
         chars.sort();
-        let vocab: std::collections::HashMap<String, u32> = chars
+        let vocab: serde_json::Map<String, serde_json::Value> = chars
             .iter()
             .enumerate()
-            .map(|(i, c)| (c.to_string(), i as u32))
+            .map(|(i, c)| (c.to_string(), i.into()))
             .collect();
-        let bpe = BPE::builder()
-            .vocab_and_merges(vocab, vec![])
-            .build()
-            .unwrap();
+        let json = serde_json::json!({"type": "BPE", "vocab": vocab, "merges": []});
+        let bpe: BPE = serde_json::from_str(&json.to_string()).unwrap();
         let mut t = Tokenizer::new(bpe);
         t.with_pre_tokenizer(Some(ByteLevel::new(false, true, false)));
         t.with_decoder(Some(ByteLevelDecoder::default()));

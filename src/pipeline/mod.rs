@@ -1,5 +1,419 @@
 //! Tasks over the model: text-to-image, inpaint, extend, image and video chat, with the
 //! flow-matching sampler, guidance, latent blending and previews. No GUI knowledge.
+//!
+//! [`Pipeline::load`] takes a Show-o2 checkpoint folder:
+//!
+//! ```text
+//! config.json              Showo2Qwen2_5 constructor arguments (the checkpoint's own)
+//! qwen2_config.json        the Qwen2 config (or the folder named by llm_model_path; the
+//!                          published Qwen2.5 1.5B/7B configs are built in)
+//! siglip_config.json       optional SigLIP geometry (so400m by default)
+//! flow_head_config.json    optional flow-head shape (the official hard-coded one by default)
+//! model.safetensors        weights: model.safetensors, model-*-of-*.safetensors shards, or
+//!                          pytorch_model.bin (as released)
+//! tokenizer.json           the Qwen2.5-Instruct tokenizer (Show-o2's 4 tokens are added if
+//!                          missing), or a tiny model's word-level one
+//! vae.safetensors|vae.pth  the Wan2.1 VAE (Wan2.1_VAE.pth as released), here or in vae/
+//! vae_config.json          optional VAE geometry (Wan2.1's dim 96 by default), here or in vae/
+//! studio.json              optional: {"max_text_len": N, "video_frames": N, "video_grid": N}
+//! ```
+//!
+//! The built-in tiny model (`assets/tiny/`) is such a folder and loads through the same path.
 
+pub mod chat;
 pub mod decode;
+pub mod extend;
+pub mod generate;
+pub mod inpaint;
+pub mod preview;
 pub mod sampler;
+pub mod video;
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use serde::Deserialize;
+
+use crate::model::tokenizer::{ShowoTokenizer, TokenizerError};
+use crate::model::vae::{VaeConfig, WanVae};
+use crate::model::{ModelError, Showo2, Showo2Config};
+use crate::media::MediaError;
+
+pub use chat::{Answer, Attachment, ChatMessage, ChatOptions};
+pub use extend::{ExtendRequest, Side};
+pub use generate::{GenerateRequest, Generated, StepEvent};
+pub use inpaint::InpaintRequest;
+pub use preview::{LatentRgbMap, PreviewOptions};
+
+/// Errors of the pipelines. Each names the setting, file or input at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("{}: {why}", path.display())]
+    Checkpoint { path: PathBuf, why: String },
+    #[error("the prompt is empty; describe the image to generate")]
+    EmptyPrompt,
+    #[error(
+        "the prompt is {tokens} tokens long; this model accepts at most {max} \
+         (max_text_len); shorten it"
+    )]
+    PromptTooLong { tokens: usize, max: usize },
+    #[error("the question is empty; type what you want to know")]
+    EmptyQuestion,
+    #[error("invalid {setting} = {value}: expected {expected}")]
+    Setting {
+        setting: &'static str,
+        value: String,
+        expected: String,
+    },
+    #[error("cancelled after {after_step} of {total} steps")]
+    Cancelled { after_step: usize, total: usize },
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("model computation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
+
+pub(crate) fn bad_setting(
+    setting: &'static str,
+    value: impl std::fmt::Display,
+    expected: impl Into<String>,
+) -> PipelineError {
+    PipelineError::Setting {
+        setting,
+        value: value.to_string(),
+        expected: expected.into(),
+    }
+}
+
+/// Optional per-checkpoint settings (`studio.json`); the defaults are the official ones.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StudioSettings {
+    /// Longest prompt, in tokens. Official: `max_seq_len - (n + 1) - 4` = 290 at 432 px.
+    pub max_text_len: usize,
+    /// Frames sampled from a video for chat (32 in the official demo).
+    pub video_frames: usize,
+    /// Per-frame token grid of video chat (the official script hard-codes 14).
+    pub video_grid: usize,
+    /// Largest canvas, in image tokens, before the pipelines refuse (position interpolation
+    /// beyond ~4x the trained area degrades quickly).
+    pub max_image_tokens: usize,
+}
+
+impl StudioSettings {
+    /// The official values for a model whose native grid has `native_tokens` tokens.
+    pub fn official(native_tokens: usize) -> Self {
+        Self {
+            max_text_len: 290,
+            video_frames: 32,
+            video_grid: 14,
+            max_image_tokens: 4 * native_tokens,
+        }
+    }
+}
+
+impl Default for StudioSettings {
+    fn default() -> Self {
+        Self::official(729)
+    }
+}
+
+/// Pixels in [-1, 1] <-> the model's normalised latents. The Wan2.1 VAE implements it; tests or
+/// other checkpoints may bring their own.
+pub trait ImageCodec: Send + Sync {
+    /// (B, 3, H, W) in [-1, 1] -> normalised latents (B, C, H/8, W/8), f32 (the deterministic
+    /// mean, as `WanVAE.sample(deterministic=True)`).
+    fn encode(&self, pixels: &Tensor) -> candle_core::Result<Tensor>;
+    /// (B, C, h, w) normalised latents -> (B, 3, 8h, 8w) pixels clamped to [-1, 1], f32.
+    fn decode(&self, latents: &Tensor) -> candle_core::Result<Tensor>;
+    /// Whether this is the released Wan2.1 VAE, whose published latent->RGB factors apply.
+    fn is_wan21(&self) -> bool;
+}
+
+impl ImageCodec for WanVae {
+    fn encode(&self, pixels: &Tensor) -> candle_core::Result<Tensor> {
+        let mu = self.sample_deterministic(&pixels.unsqueeze(2)?)?;
+        mu.squeeze(2)
+    }
+
+    fn decode(&self, latents: &Tensor) -> candle_core::Result<Tensor> {
+        WanVae::decode(self, &latents.unsqueeze(2)?)?.squeeze(2)
+    }
+
+    fn is_wan21(&self) -> bool {
+        let c = self.config();
+        let w = VaeConfig::wan21();
+        c.dim == w.dim && c.z_dim == w.z_dim && c.dim_mult == w.dim_mult
+    }
+}
+
+/// Everything the studio runs on: the model, its VAE, its tokenizer and settings.
+pub struct Pipeline {
+    pub model: Showo2,
+    pub vae: Box<dyn ImageCodec>,
+    pub tokenizer: ShowoTokenizer,
+    pub settings: StudioSettings,
+    /// The latent->RGB map of live previews (Wan2.1 factors, or fitted to this VAE).
+    pub preview_map: LatentRgbMap,
+    /// A short name for metadata (the folder name).
+    pub model_id: String,
+}
+
+impl Pipeline {
+    /// Loads a checkpoint folder (layout in the module docs) onto `device` in `dtype`.
+    pub fn load(dir: &Path, device: &Device, dtype: DType) -> Result<Self> {
+        if !dir.is_dir() {
+            return Err(PipelineError::Checkpoint {
+                path: dir.to_path_buf(),
+                why: "not a folder; expected a Show-o2 checkpoint folder with config.json, \
+                      weights, tokenizer.json and the VAE"
+                    .into(),
+            });
+        }
+        let config = Showo2Config::from_dir(dir)?;
+        let vb = model_weights(dir, dtype, device)?;
+        let model = Showo2::new(&config, vb).map_err(|e| PipelineError::Checkpoint {
+            path: dir.to_path_buf(),
+            why: format!("weights do not match config.json: {e}"),
+        })?;
+        let tok_path = dir.join("tokenizer.json");
+        if !tok_path.is_file() {
+            return Err(PipelineError::Checkpoint {
+                path: tok_path,
+                why: "missing; copy the Qwen2.5-Instruct tokenizer.json next to config.json"
+                    .into(),
+            });
+        }
+        let tokenizer = ShowoTokenizer::from_file(&tok_path)?;
+        let vocab = config.showo.llm_vocab_size;
+        let s = tokenizer.special();
+        let top = [s.bos, s.eos, s.boi, s.eoi, s.img_pad, s.vid_pad, s.pad, s.img, s.bov, s.eov]
+            .into_iter()
+            .max()
+            .unwrap_or(0) as usize;
+        if top >= vocab {
+            return Err(PipelineError::Checkpoint {
+                path: tok_path,
+                why: format!(
+                    "special token id {top} is outside the model's {vocab}-row embedding \
+                     (llm_vocab_size in config.json); the tokenizer belongs to another model"
+                ),
+            });
+        }
+        let vae = load_vae(dir, device)?;
+        let (gh, gw) = config.native_grid();
+        let mut settings = StudioSettings::official(gh * gw);
+        let studio = dir.join("studio.json");
+        if studio.is_file() {
+            let text = std::fs::read_to_string(&studio).map_err(|e| PipelineError::Checkpoint {
+                path: studio.clone(),
+                why: e.to_string(),
+            })?;
+            let file: StudioFile =
+                serde_json::from_str(&text).map_err(|e| PipelineError::Checkpoint {
+                    path: studio.clone(),
+                    why: format!("invalid settings: {e}"),
+                })?;
+            file.apply(&mut settings);
+        }
+        let model_id = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| dir.display().to_string());
+        Self::from_parts(model, Box::new(vae), tokenizer, settings, model_id)
+    }
+
+    /// Assembles a pipeline from loaded parts (fits the preview map if the VAE is not Wan2.1).
+    pub fn from_parts(
+        model: Showo2,
+        vae: Box<dyn ImageCodec>,
+        tokenizer: ShowoTokenizer,
+        settings: StudioSettings,
+        model_id: String,
+    ) -> Result<Self> {
+        let c = model.config().showo.image_latent_dim;
+        let preview_map = if vae.is_wan21() && c == 16 {
+            LatentRgbMap::wan21()
+        } else {
+            preview::fit_latent_rgb(vae.as_ref(), c, model.device(), 0)?
+        };
+        Ok(Self {
+            model,
+            vae,
+            tokenizer,
+            settings,
+            preview_map,
+            model_id,
+        })
+    }
+
+    pub fn config(&self) -> &Showo2Config {
+        self.model.config()
+    }
+
+    pub fn device(&self) -> &Device {
+        self.model.device()
+    }
+
+    /// Pixels per token side (16 for Show-o2).
+    pub fn grid_px(&self) -> u32 {
+        self.config().pixels_per_token() as u32
+    }
+
+    /// Native image size (width, height) in pixels.
+    pub fn native_size(&self) -> (u32, u32) {
+        let (h, w) = self.config().native_pixels();
+        (w as u32, h as u32)
+    }
+
+    /// Checks a canvas size: positive multiples of the grid, at most `max_image_tokens`.
+    pub(crate) fn check_canvas(&self, width: u32, height: u32) -> Result<()> {
+        let g = self.grid_px();
+        if width == 0 || height == 0 || width % g != 0 || height % g != 0 {
+            return Err(bad_setting(
+                "image size",
+                format!("{width}x{height}"),
+                format!("positive multiples of {g} pixels"),
+            ));
+        }
+        let tokens = (width / g) as usize * (height / g) as usize;
+        if tokens > self.settings.max_image_tokens {
+            return Err(bad_setting(
+                "image size",
+                format!("{width}x{height} ({tokens} image tokens)"),
+                format!(
+                    "at most {} image tokens (4x the native {}x{} area)",
+                    self.settings.max_image_tokens,
+                    self.native_size().0,
+                    self.native_size().1
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Tokenises a generation prompt and enforces its limits (empty / too long are errors, so
+    /// that a prompt is never silently cut).
+    pub(crate) fn prompt_ids(&self, prompt: &str) -> Result<Vec<u32>> {
+        if prompt.trim().is_empty() {
+            return Err(PipelineError::EmptyPrompt);
+        }
+        let ids = self.tokenizer.encode(prompt)?;
+        if ids.len() > self.settings.max_text_len {
+            return Err(PipelineError::PromptTooLong {
+                tokens: ids.len(),
+                max: self.settings.max_text_len,
+            });
+        }
+        Ok(ids)
+    }
+}
+
+/// `studio.json`: any subset of the settings.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StudioFile {
+    max_text_len: Option<usize>,
+    video_frames: Option<usize>,
+    video_grid: Option<usize>,
+    max_image_tokens: Option<usize>,
+}
+
+impl StudioFile {
+    fn apply(self, s: &mut StudioSettings) {
+        s.max_text_len = self.max_text_len.unwrap_or(s.max_text_len);
+        s.video_frames = self.video_frames.unwrap_or(s.video_frames);
+        s.video_grid = self.video_grid.unwrap_or(s.video_grid);
+        s.max_image_tokens = self.max_image_tokens.unwrap_or(s.max_image_tokens);
+    }
+}
+
+/// The model weights of a checkpoint folder.
+fn model_weights(dir: &Path, dtype: DType, dev: &Device) -> Result<VarBuilder<'static>> {
+    let single = dir.join("model.safetensors");
+    let mut shards: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| PipelineError::Checkpoint {
+            path: dir.to_path_buf(),
+            why: e.to_string(),
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name.starts_with("model-") && name.ends_with(".safetensors")
+        })
+        .collect();
+    shards.sort();
+    let files = if single.is_file() {
+        vec![single]
+    } else {
+        shards
+    };
+    if !files.is_empty() {
+        // SAFETY: checkpoint files are not modified while the model is loaded.
+        return unsafe { VarBuilder::from_mmaped_safetensors(&files, dtype, dev) }.map_err(|e| {
+            PipelineError::Checkpoint {
+                path: files[0].clone(),
+                why: format!("cannot map the weights: {e}"),
+            }
+        });
+    }
+    let bin = dir.join("pytorch_model.bin");
+    if bin.is_file() {
+        return VarBuilder::from_pth(&bin, dtype, dev).map_err(|e| PipelineError::Checkpoint {
+            path: bin,
+            why: format!("cannot read the PyTorch weights: {e}"),
+        });
+    }
+    Err(PipelineError::Checkpoint {
+        path: dir.to_path_buf(),
+        why: "no weights: expected model.safetensors, model-*.safetensors shards or \
+              pytorch_model.bin"
+            .into(),
+    })
+}
+
+/// The VAE next to the model (or in `vae/`): weights plus optional `vae_config.json`.
+fn load_vae(dir: &Path, dev: &Device) -> Result<WanVae> {
+    let folders = [dir.to_path_buf(), dir.join("vae")];
+    let names = ["vae.safetensors", "vae.pth", "Wan2.1_VAE.pth"];
+    let found = folders
+        .iter()
+        .flat_map(|f| names.iter().map(move |n| f.join(n)))
+        .find(|p| p.is_file())
+        .ok_or_else(|| PipelineError::Checkpoint {
+            path: dir.to_path_buf(),
+            why: "no VAE: expected vae.safetensors, vae.pth or Wan2.1_VAE.pth here or in vae/"
+                .into(),
+        })?;
+    let folder = found.parent().unwrap_or(dir);
+    let cfg_path = folder.join("vae_config.json");
+    let cfg = if cfg_path.is_file() {
+        VaeConfig::from_json_file(&cfg_path).map_err(|e| PipelineError::Checkpoint {
+            path: cfg_path.clone(),
+            why: e.to_string(),
+        })?
+    } else {
+        VaeConfig::wan21()
+    };
+    // The VAE runs in f32: its decode feeds the 8-bit output and costs little next to the model.
+    let vb = if found.extension().is_some_and(|e| e == "safetensors") {
+        // SAFETY: as for the model weights.
+        unsafe { VarBuilder::from_mmaped_safetensors(&[&found], DType::F32, dev) }
+    } else {
+        VarBuilder::from_pth(&found, DType::F32, dev)
+    }
+    .map_err(|e| PipelineError::Checkpoint {
+        path: found.clone(),
+        why: format!("cannot read the VAE weights: {e}"),
+    })?;
+    WanVae::new(&cfg, vb).map_err(|e| PipelineError::Checkpoint {
+        path: found,
+        why: format!("VAE weights do not match its config: {e}"),
+    })
+}

@@ -1,0 +1,425 @@
+//! Text-to-image, and the denoising loop that inpainting and extension share.
+//!
+//! Euler on the shifted grid with classifier-free guidance: the conditional and the
+//! empty-prompt rows run as one batch whose text prefixes are cached once
+//! (`Showo2::prefill_generation`), so each step only runs the image block. The noise comes from
+//! ChaCha8 seeded by the user's seed, so a seed gives the same image bit for bit on the same
+//! device; by default it is rounded to bf16 as the official script does (`randn(...).to(bf16)`).
+//!
+//! `steps` counts model calls (Euler steps). The official `num_inference_steps` counts grid
+//! points: its 50 is `steps = 49` here.
+
+use candle_core::{DType, Device, Tensor};
+use image::RgbImage;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::media::{ChwImage, GenerationMode, GenerationParams, rgb_from_chw};
+use crate::model::prompt;
+use crate::model::showo2::GenerationPrefix;
+
+use super::preview::{self, PreviewOptions};
+use super::sampler::{Stop, cfg_combine, euler, time_grid};
+use super::{Pipeline, PipelineError, Result, bad_setting};
+
+/// A text-to-image job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateRequest {
+    pub prompt: String,
+    pub seed: u64,
+    /// Euler steps (model calls).
+    pub steps: usize,
+    pub guidance: f32,
+    /// Canvas in pixels (multiples of 16); `None` = the model's native size.
+    pub size: Option<(u32, u32)>,
+    /// Time shift of the grid (3 for Show-o2).
+    pub shift: f32,
+    /// Round the initial noise to bf16 like the official script (parity); off = full f32 noise.
+    pub bf16_noise: bool,
+    pub preview: PreviewOptions,
+    /// Keep every preview for a trajectory GIF.
+    pub keep_trajectory: bool,
+}
+
+impl Default for GenerateRequest {
+    fn default() -> Self {
+        Self {
+            prompt: String::new(),
+            seed: 0,
+            steps: 49,
+            guidance: 5.0,
+            size: None,
+            shift: 3.0,
+            bf16_noise: true,
+            preview: PreviewOptions::default(),
+            keep_trajectory: false,
+        }
+    }
+}
+
+/// What the per-step callback sees.
+#[derive(Debug, Clone)]
+pub struct StepEvent {
+    /// Steps done (1-based).
+    pub step: usize,
+    pub total: usize,
+    /// Time reached (0 = noise, 1 = data).
+    pub t: f32,
+    /// Latent→RGB preview of x̂, when due.
+    pub preview: Option<RgbImage>,
+    /// Full VAE decode of x̂, when due.
+    pub decoded: Option<RgbImage>,
+}
+
+/// Hooks into a running job: a per-step callback and a cancellation flag, polled before
+/// every model call.
+pub struct Control<'a> {
+    pub on_step: &'a mut dyn FnMut(&StepEvent),
+    pub cancelled: &'a dyn Fn() -> bool,
+}
+
+impl Control<'_> {
+    /// Runs without callback or cancellation.
+    pub fn none<R>(f: impl FnOnce(&mut Control) -> R) -> R {
+        let mut sink = |_: &StepEvent| {};
+        let never = || false;
+        let mut c = Control {
+            on_step: &mut sink,
+            cancelled: &never,
+        };
+        f(&mut c)
+    }
+}
+
+/// A finished image.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub image: RgbImage,
+    /// The final latent (1, C, h, w), f32.
+    pub latent: Tensor,
+    /// The previews of every step (when `keep_trajectory`).
+    pub trajectory: Vec<RgbImage>,
+    /// Everything needed to reproduce the image (for PNG metadata).
+    pub params: GenerationParams,
+}
+
+/// Seeded standard-normal noise (1, C, h, w): ChaCha8 + Ziggurat on the CPU, so it is the same on
+/// every device; optionally rounded to bf16 as the official script.
+pub fn seeded_noise(
+    seed: u64,
+    (c, h, w): (usize, usize, usize),
+    bf16: bool,
+    dev: &Device,
+) -> Result<Tensor> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let data: Vec<f32> = (0..c * h * w)
+        .map(|_| {
+            let x: f32 = StandardNormal.sample(&mut rng);
+            if bf16 {
+                half::bf16::from_f32(x).to_f32()
+            } else {
+                x
+            }
+        })
+        .collect();
+    Ok(Tensor::from_vec(data, (1, c, h, w), dev)?)
+}
+
+/// The guided velocity field of one prompt: cond and uncond rows share a cached prefix.
+pub(crate) struct Guided<'a> {
+    pipe: &'a Pipeline,
+    prefix: GenerationPrefix,
+    guidance: f32,
+    pub(crate) calls: std::cell::Cell<usize>,
+}
+
+impl<'a> Guided<'a> {
+    pub(crate) fn new(
+        pipe: &'a Pipeline,
+        prompt_ids: &[u32],
+        n_tokens: usize,
+        guidance: f32,
+    ) -> Result<Self> {
+        let layout = prompt::t2i_layout(
+            pipe.tokenizer.special(),
+            &[prompt_ids.to_vec()],
+            n_tokens,
+            pipe.settings.max_text_len,
+        );
+        // Guidance 1 is the conditional velocity alone: skip the empty-prompt row.
+        let prefixes = if guidance == 1.0 {
+            &layout.prefixes[..1]
+        } else {
+            &layout.prefixes[..]
+        };
+        Ok(Self {
+            pipe,
+            prefix: pipe.model.prefill_generation(prefixes)?,
+            guidance,
+            calls: std::cell::Cell::new(0),
+        })
+    }
+
+    /// v(x, t) for x (1, C, h, w) f32 -> (1, C, h, w) f32.
+    pub(crate) fn velocity(&self, x: &Tensor, t: f32) -> candle_core::Result<Tensor> {
+        self.calls.set(self.calls.get() + 1);
+        let dev = x.device();
+        if self.prefix.lens().len() == 1 {
+            let v = self
+                .pipe
+                .model
+                .velocity(&self.prefix, x, &Tensor::new(&[t], dev)?)?;
+            return v.to_dtype(DType::F32);
+        }
+        let xx = Tensor::cat(&[x, x], 0)?;
+        let v = self
+            .pipe
+            .model
+            .velocity(&self.prefix, &xx, &Tensor::new(&[t, t], dev)?)?;
+        cfg_combine(&v.to_dtype(DType::F32)?, self.guidance)
+    }
+}
+
+/// Latent blending for inpainting and extension: `mask` (1, 1, h, w) is 1 where the model
+/// generates and 0 where `known` (1, C, h, w) is kept.
+pub(crate) struct Blend {
+    pub known: Tensor,
+    pub mask: Tensor,
+    /// RePaint-style resampling: jumps back and redoes each step this many times.
+    pub resample: usize,
+}
+
+/// One denoising run: the shared core of generate / inpaint / extend.
+pub(crate) struct Denoise<'a> {
+    pub pipe: &'a Pipeline,
+    pub prompt_ids: Vec<u32>,
+    pub width: u32,
+    pub height: u32,
+    pub seed: u64,
+    pub steps: usize,
+    pub guidance: f32,
+    pub shift: f32,
+    pub bf16_noise: bool,
+    pub preview: PreviewOptions,
+    pub keep_trajectory: bool,
+    pub blend: Option<Blend>,
+}
+
+pub(crate) struct Denoised {
+    pub latent: Tensor,
+    pub trajectory: Vec<RgbImage>,
+}
+
+impl Denoise<'_> {
+    pub(crate) fn run(&self, ctl: &mut Control) -> Result<Denoised> {
+        let pipe = self.pipe;
+        if self.steps == 0 {
+            return Err(bad_setting("steps", 0, "at least 1"));
+        }
+        if !self.guidance.is_finite() || self.guidance < 0.0 {
+            return Err(bad_setting("guidance", self.guidance, "a finite value >= 0"));
+        }
+        pipe.check_canvas(self.width, self.height)?;
+        let c = pipe.config().showo.image_latent_dim;
+        let f = pipe.grid_px() as usize / pipe.config().showo.patch_size; // 8
+        let (lh, lw) = (self.height as usize / f, self.width as usize / f);
+        let p = pipe.config().showo.patch_size;
+        let n_tokens = (lh / p) * (lw / p);
+        let dev = pipe.device().clone();
+        let guided = Guided::new(pipe, &self.prompt_ids, n_tokens, self.guidance)?;
+        let z = seeded_noise(self.seed, (c, lh, lw), self.bf16_noise, &dev)?;
+        let grid = time_grid(self.steps + 1, self.shift);
+        let total = self.steps;
+        // Fresh noise for RePaint jumps, from a stream derived from the seed.
+        let mut jump_seed = self.seed ^ 0x5eed_0f_4e9a_1u64;
+        let mut trajectory = Vec::new();
+        let mut failure: Option<PipelineError> = None;
+        let (cw, ch) = (self.width, self.height);
+        let cancelled: &dyn Fn() -> bool = ctl.cancelled;
+        let on_step = &mut *ctl.on_step;
+        let outcome = euler(
+            z.clone(),
+            &grid,
+            |x, t| guided.velocity(x, t),
+            |info| {
+                let mut x_next = info.x_next.clone();
+                if let Some(b) = &self.blend {
+                    x_next = blend_known(&x_next, b, &z, info.t_next)?;
+                    for _ in 0..b.resample {
+                        if cancelled() {
+                            break;
+                        }
+                        jump_seed = jump_seed.wrapping_add(1);
+                        let eps = seeded_noise(jump_seed, (c, lh, lw), false, &dev)
+                            .map_err(to_candle)?;
+                        let back = renoise(&x_next, &eps, info.t, info.t_next)?;
+                        let v = guided.velocity(&back, info.t)?;
+                        let stepped = (&back + (v * (info.t_next - info.t) as f64)?)?;
+                        x_next = blend_known(&stepped, b, &z, info.t_next)?;
+                    }
+                }
+                let step = info.step + 1;
+                let due = |every: usize| every > 0 && (step % every == 0 || step == total);
+                let want_preview = due(self.preview.every) || self.keep_trajectory;
+                let want_decode = due(self.preview.full_decode_every);
+                let mut event = StepEvent {
+                    step,
+                    total,
+                    t: info.t_next,
+                    preview: None,
+                    decoded: None,
+                };
+                if want_preview || want_decode {
+                    let x_hat = preview::predicted_clean(info.x, info.v, info.t).map_err(to_candle)?;
+                    if want_preview {
+                        match pipe.preview_map.to_rgb(&x_hat) {
+                            Ok(img) => {
+                                let img = if self.preview.upsample {
+                                    preview::upsample(&img, cw, ch)
+                                } else {
+                                    img
+                                };
+                                if self.keep_trajectory {
+                                    trajectory.push(img.clone());
+                                }
+                                event.preview = Some(img);
+                            }
+                            Err(e) => {
+                                failure = Some(e);
+                                return Err(candle_core::Error::Msg("preview failed".into()));
+                            }
+                        }
+                    }
+                    if want_decode {
+                        match decode_latent(pipe, &x_hat) {
+                            Ok(img) => event.decoded = Some(img),
+                            Err(e) => {
+                                failure = Some(e);
+                                return Err(candle_core::Error::Msg("decode failed".into()));
+                            }
+                        }
+                    }
+                }
+                on_step(&event);
+                Ok(Some(x_next))
+            },
+            cancelled,
+        );
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => return Err(failure.unwrap_or(PipelineError::Candle(e))),
+        };
+        match outcome {
+            Ok(latent) => Ok(Denoised { latent, trajectory }),
+            Err(Stop::Cancelled { after_step }) => {
+                Err(PipelineError::Cancelled { after_step, total })
+            }
+        }
+    }
+}
+
+fn to_candle(e: PipelineError) -> candle_core::Error {
+    candle_core::Error::Msg(e.to_string())
+}
+
+/// x ← m·x + (1 − m)·(t·known + (1 − t)·ε): the known region forward-noised to time t with the
+/// run's own initial noise ε (so at t = 1 it is exactly `known`).
+fn blend_known(x: &Tensor, b: &Blend, eps: &Tensor, t: f32) -> candle_core::Result<Tensor> {
+    let noised = ((&b.known * t as f64)? + (eps * (1.0 - t) as f64)?)?;
+    let keep = b.mask.ones_like()?.sub(&b.mask)?;
+    x.broadcast_mul(&b.mask)?
+        .add(&noised.broadcast_mul(&keep)?)
+}
+
+/// RePaint jump from t_next back to t: x_t = (t/t_next)·x + σ·ε with
+/// σ² = (1 − t)² − (t/t_next)²(1 − t_next)², which keeps the marginal of the linear path.
+fn renoise(x: &Tensor, eps: &Tensor, t: f32, t_next: f32) -> candle_core::Result<Tensor> {
+    let r = if t_next > 0.0 { t / t_next } else { 0.0 };
+    let var = (1.0 - t).powi(2) - (r * (1.0 - t_next)).powi(2);
+    (x * r as f64)? + (eps * var.max(0.0).sqrt() as f64)?
+}
+
+/// VAE decode of (1, C, h, w) to 8-bit RGB (the official truncating `denorm`).
+pub(crate) fn decode_latent(pipe: &Pipeline, latent: &Tensor) -> Result<RgbImage> {
+    let px = pipe.vae.decode(latent)?.to_dtype(DType::F32)?;
+    tensor_to_rgb(&px)
+}
+
+/// (1, 3, H, W) in [-1, 1] -> RGB.
+pub(crate) fn tensor_to_rgb(px: &Tensor) -> Result<RgbImage> {
+    let (_, c, h, w) = px.dims4()?;
+    let data = px.flatten_all()?.to_vec1::<f32>()?;
+    Ok(rgb_from_chw(&ChwImage {
+        data,
+        channels: c,
+        height: h,
+        width: w,
+    })?)
+}
+
+/// RGB -> (1, 3, H, W) in [-1, 1] on `dev`.
+pub(crate) fn rgb_to_tensor(img: &RgbImage, dev: &Device) -> Result<Tensor> {
+    let chw = crate::media::rgb_to_chw(img);
+    Ok(Tensor::from_vec(
+        chw.data,
+        (1, 3, chw.height, chw.width),
+        dev,
+    )?)
+}
+
+impl Pipeline {
+    /// Text-to-image.
+    pub fn generate(&self, req: &GenerateRequest, ctl: &mut Control) -> Result<Generated> {
+        let ids = self.prompt_ids(&req.prompt)?;
+        let (width, height) = req.size.unwrap_or_else(|| self.native_size());
+        let run = Denoise {
+            pipe: self,
+            prompt_ids: ids,
+            width,
+            height,
+            seed: req.seed,
+            steps: req.steps,
+            guidance: req.guidance,
+            shift: req.shift,
+            bf16_noise: req.bf16_noise,
+            preview: req.preview,
+            keep_trajectory: req.keep_trajectory,
+            blend: None,
+        }
+        .run(ctl)?;
+        let image = decode_latent(self, &run.latent)?;
+        Ok(Generated {
+            image,
+            latent: run.latent,
+            trajectory: run.trajectory,
+            params: self.params(req, width, height, GenerationMode::TextToImage),
+        })
+    }
+
+    /// The metadata of a job.
+    pub(crate) fn params(
+        &self,
+        req: &GenerateRequest,
+        width: u32,
+        height: u32,
+        mode: GenerationMode,
+    ) -> GenerationParams {
+        GenerationParams {
+            prompt: req.prompt.clone(),
+            negative_prompt: String::new(),
+            seed: req.seed,
+            steps: req.steps as u32,
+            guidance: req.guidance,
+            width,
+            height,
+            model_id: self.model_id.clone(),
+            model_hash: String::new(),
+            mode,
+            mask: None,
+            extension: None,
+            time_shift: req.shift,
+            app_version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
