@@ -1,0 +1,228 @@
+//! Text-to-image through `Pipeline` on a small model (golden weights + a built tokenizer):
+//! reproducibility, cancellation, previews, exports and input errors.
+
+#[path = "support/small_model.rs"]
+mod small_model;
+
+use std::cell::Cell;
+
+use image::AnimationDecoder;
+use showo::media::{self, GifFrame, GifRepeat};
+use showo::pipeline::generate::{Control, StepEvent, seeded_noise};
+use showo::pipeline::{GenerateRequest, PipelineError, PreviewOptions};
+use small_model::small_pipeline;
+
+fn request(prompt: &str, seed: u64, steps: usize) -> GenerateRequest {
+    GenerateRequest {
+        prompt: prompt.into(),
+        seed,
+        steps,
+        guidance: 5.0,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn same_seed_gives_identical_bytes_and_other_seeds_differ() {
+    let Some((pipe, _tmp)) = small_pipeline() else {
+        return;
+    };
+    let req = request("a red circle on the left", 42, 4);
+    let a = Control::none(|c| pipe.generate(&req, c)).unwrap();
+    let b = Control::none(|c| pipe.generate(&req, c)).unwrap();
+    assert_eq!(a.image.dimensions(), pipe.native_size());
+    assert_eq!(a.image.as_raw(), b.image.as_raw(), "same seed, same pixels");
+    let (la, lb) = (
+        a.latent.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        b.latent.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+    );
+    assert!(la.iter().zip(&lb).all(|(x, y)| x.to_bits() == y.to_bits()));
+    let c = Control::none(|c| pipe.generate(&request("a red circle on the left", 43, 4), c))
+        .unwrap();
+    assert_ne!(a.image.as_raw(), c.image.as_raw(), "another seed, another image");
+    let d = Control::none(|c| pipe.generate(&request("a blue square", 42, 4), c)).unwrap();
+    assert_ne!(a.latent.to_vec3_or_flat(), d.latent.to_vec3_or_flat(), "the prompt matters");
+}
+
+trait Flat {
+    fn to_vec3_or_flat(&self) -> Vec<f32>;
+}
+impl Flat for candle_core::Tensor {
+    fn to_vec3_or_flat(&self) -> Vec<f32> {
+        self.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    }
+}
+
+#[test]
+fn default_noise_is_bf16_rounded_and_seeded() {
+    let dev = candle_core::Device::Cpu;
+    let a = seeded_noise(9, (16, 8, 8), true, &dev).unwrap().to_vec3_or_flat();
+    let b = seeded_noise(9, (16, 8, 8), true, &dev).unwrap().to_vec3_or_flat();
+    let f = seeded_noise(9, (16, 8, 8), false, &dev).unwrap().to_vec3_or_flat();
+    assert_eq!(a, b);
+    // bf16 keeps 8 mantissa bits: the low 16 bits of every f32 are zero.
+    assert!(a.iter().all(|x| x.to_bits() & 0xffff == 0));
+    assert!(f.iter().any(|x| x.to_bits() & 0xffff != 0));
+    let mean = f.iter().sum::<f32>() / f.len() as f32;
+    let var = f.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / f.len() as f32;
+    assert!(mean.abs() < 0.15 && (var - 1.0).abs() < 0.2, "N(0,1): {mean} {var}");
+}
+
+#[test]
+fn cancellation_stops_within_one_step() {
+    let Some((pipe, _tmp)) = small_pipeline() else {
+        return;
+    };
+    let steps_seen = Cell::new(0usize);
+    let cancel_after = 2;
+    let mut on_step = |e: &StepEvent| steps_seen.set(e.step);
+    let cancelled = || steps_seen.get() >= cancel_after;
+    let mut ctl = Control {
+        on_step: &mut on_step,
+        cancelled: &cancelled,
+    };
+    let err = pipe
+        .generate(&request("a green square", 1, 10), &mut ctl)
+        .unwrap_err();
+    match err {
+        PipelineError::Cancelled { after_step, total } => {
+            assert_eq!(after_step, cancel_after);
+            assert_eq!(total, 10);
+        }
+        other => panic!("expected a cancellation, got {other}"),
+    }
+    // No step ran after the flag was raised.
+    assert_eq!(steps_seen.get(), cancel_after);
+}
+
+#[test]
+fn previews_every_step_and_full_decodes_when_asked() {
+    let Some((pipe, _tmp)) = small_pipeline() else {
+        return;
+    };
+    let mut req = request("a blue circle", 3, 4);
+    req.preview = PreviewOptions {
+        every: 1,
+        full_decode_every: 2,
+        upsample: true,
+    };
+    req.keep_trajectory = true;
+    let mut events = Vec::new();
+    let mut on_step = |e: &StepEvent| events.push(e.clone());
+    let never = || false;
+    let out = pipe
+        .generate(
+            &req,
+            &mut Control {
+                on_step: &mut on_step,
+                cancelled: &never,
+            },
+        )
+        .unwrap();
+    assert_eq!(events.len(), 4);
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.step, i + 1);
+        let p = e.preview.as_ref().expect("a preview every step");
+        assert_eq!(p.dimensions(), pipe.native_size(), "upsampled to the canvas");
+        assert_eq!(e.decoded.is_some(), (i + 1) % 2 == 0, "full decode every 2 steps");
+    }
+    assert!(events.windows(2).all(|w| w[0].t < w[1].t));
+    assert_eq!(events[3].t, 1.0);
+    // At the last step x̂ is the final latent: its full decode is the final image.
+    assert_eq!(events[3].decoded.as_ref().unwrap(), &out.image);
+    assert_eq!(out.trajectory.len(), 4);
+
+    // The trajectory exports as a GIF with one frame per step, written atomically.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("trajectory.gif");
+    let frames: Vec<GifFrame> = out
+        .trajectory
+        .iter()
+        .chain(std::iter::once(&out.image))
+        .map(|f| GifFrame::from_rgb(f, 200))
+        .collect();
+    media::save_gif(&path, &frames, GifRepeat::Forever).unwrap();
+    let decoder =
+        image::codecs::gif::GifDecoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()))
+            .unwrap();
+    let decoded = decoder.into_frames().collect_frames().unwrap();
+    assert_eq!(decoded.len(), 5);
+    let names: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("trajectory.gif")], "no temp file left");
+}
+
+#[test]
+fn png_metadata_round_trips_and_recalls_the_same_image() {
+    let Some((pipe, _tmp)) = small_pipeline() else {
+        return;
+    };
+    let req = request("a red square on the right", 11, 3);
+    let out = Control::none(|c| pipe.generate(&req, c)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("out.png");
+    media::save_png_with_metadata(&path, &out.image, &out.params).unwrap();
+    let back = media::read_png_metadata(&path).unwrap();
+    assert_eq!(back, out.params);
+    assert_eq!(back.prompt, "a red square on the right");
+    assert_eq!((back.seed, back.steps, back.guidance), (11, 3, 5.0));
+    assert_eq!(media::load_rgb(&path).unwrap(), out.image);
+    // Recall: the stored settings regenerate the same pixels.
+    let again = GenerateRequest {
+        prompt: back.prompt.clone(),
+        seed: back.seed,
+        steps: back.steps as usize,
+        guidance: back.guidance,
+        size: Some((back.width, back.height)),
+        shift: back.time_shift,
+        ..Default::default()
+    };
+    let regenerated = Control::none(|c| pipe.generate(&again, c)).unwrap();
+    assert_eq!(regenerated.image, out.image);
+}
+
+#[test]
+fn bad_requests_give_errors_that_name_the_problem() {
+    let Some((pipe, _tmp)) = small_pipeline() else {
+        return;
+    };
+    let run = |req: GenerateRequest| Control::none(|c| pipe.generate(&req, c)).unwrap_err();
+    assert!(matches!(run(request("", 1, 2)), PipelineError::EmptyPrompt));
+    assert!(matches!(run(request("   ", 1, 2)), PipelineError::EmptyPrompt));
+    let long = "red ".repeat(2500); // 10,000 characters
+    assert_eq!(long.len(), 10_000);
+    let err = run(request(&long, 1, 2));
+    assert!(
+        matches!(err, PipelineError::PromptTooLong { tokens: 2500, max: 290 }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("max_text_len"), "{err}");
+    let mut odd = request("a circle", 1, 2);
+    odd.size = Some((70, 64));
+    let err = run(odd).to_string();
+    assert!(err.contains("image size") && err.contains("70x64") && err.contains("16"), "{err}");
+    let mut huge = request("a circle", 1, 2);
+    huge.size = Some((1024, 1024));
+    let err = run(huge).to_string();
+    assert!(err.contains("image tokens"), "{err}");
+    let err = run(request("a circle", 1, 0)).to_string();
+    assert!(err.contains("steps"), "{err}");
+    let mut neg = request("a circle", 1, 2);
+    neg.guidance = f32::NAN;
+    assert!(run(neg).to_string().contains("guidance"));
+}
+
+#[test]
+fn larger_canvases_run_through_position_interpolation() {
+    let Some((pipe, _tmp)) = small_pipeline() else {
+        return;
+    };
+    let (w, h) = pipe.native_size();
+    let mut req = request("a sky", 5, 2);
+    req.size = Some((w * 2, h + 16));
+    let out = Control::none(|c| pipe.generate(&req, c)).unwrap();
+    assert_eq!(out.image.dimensions(), (w * 2, h + 16));
+    assert_eq!((out.params.width, out.params.height), (w * 2, h + 16));
+}
