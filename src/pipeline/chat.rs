@@ -7,7 +7,7 @@ use image::RgbImage;
 
 use crate::media::SampledVideo;
 use crate::model::Piece;
-use crate::model::prompt::{self, BlockStart, ChatTemplate, Segment, Turn, Visual};
+use crate::model::prompt::{self, BlockStart, ChatTemplate, Layout, Segment, Turn, Visual};
 
 use super::decode::{DecodeOptions, Finish, Sampling, decode};
 use super::{Pipeline, PipelineError, Result, bad_setting};
@@ -70,23 +70,13 @@ impl Pipeline {
         })
     }
 
-    /// Answers the last message of `history`; `on_text` receives the answer as it grows.
-    pub fn ask(
+    /// The prompt of a conversation: its layout and the visual embeddings of its attachments
+    /// (in slot order).
+    pub fn chat_prompt(
         &self,
         history: &[ChatMessage],
         opts: &ChatOptions,
-        on_text: &mut dyn FnMut(&str),
-        cancelled: &dyn Fn() -> bool,
-    ) -> Result<Answer> {
-        let last = history
-            .last()
-            .ok_or_else(|| bad_setting("conversation", "no message", "at least one question"))?;
-        if last.question.trim().is_empty() {
-            return Err(PipelineError::EmptyQuestion);
-        }
-        if opts.max_new_tokens == 0 {
-            return Err(bad_setting("max tokens", 0, "at least 1"));
-        }
+    ) -> Result<(Layout, Vec<Tensor>)> {
         let (gh, gw) = self.config().native_grid();
         let single = gh * gw;
         let mut turns = Vec::with_capacity(history.len());
@@ -125,6 +115,28 @@ impl Pipeline {
         let template = self.chat_template()?;
         let special = *self.tokenizer.special();
         let layout = prompt::chat_layout(&special, &template, &turns, opts.block_start);
+        Ok((layout, visuals))
+    }
+
+    /// Answers the last message of `history`; `on_text` receives the answer as it grows.
+    pub fn ask(
+        &self,
+        history: &[ChatMessage],
+        opts: &ChatOptions,
+        on_text: &mut dyn FnMut(&str),
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Answer> {
+        let last = history
+            .last()
+            .ok_or_else(|| bad_setting("conversation", "no message", "at least one question"))?;
+        if last.question.trim().is_empty() {
+            return Err(PipelineError::EmptyQuestion);
+        }
+        if opts.max_new_tokens == 0 {
+            return Err(bad_setting("max tokens", 0, "at least 1"));
+        }
+        let (layout, visuals) = self.chat_prompt(history, opts)?;
+        let special = *self.tokenizer.special();
         let time = self.model.clean_time_token()?;
         let pieces: Vec<Piece> = layout
             .segments

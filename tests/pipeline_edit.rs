@@ -1,0 +1,185 @@
+//! Inpainting and extension through `Pipeline` on the small model: kept pixels stay exactly
+//! the input's, and bad inputs are named.
+
+#[path = "support/small_model.rs"]
+mod small_model;
+
+use image::{GrayImage, Luma};
+use showo::media::{self, Growth, MediaError};
+use showo::pipeline::generate::Control;
+use showo::pipeline::{ExtendRequest, GenerateRequest, InpaintRequest, PipelineError, Side};
+use small_model::{small_pipeline, test_picture};
+
+fn base(prompt: &str, seed: u64) -> GenerateRequest {
+    GenerateRequest {
+        prompt: prompt.into(),
+        seed,
+        steps: 3,
+        ..Default::default()
+    }
+}
+
+fn rect_mask(w: u32, h: u32, x0: u32, y0: u32, x1: u32, y1: u32) -> GrayImage {
+    GrayImage::from_fn(w, h, |x, y| {
+        Luma([if (x0..x1).contains(&x) && (y0..y1).contains(&y) {
+            255
+        } else {
+            0
+        }])
+    })
+}
+
+#[test]
+fn inpaint_keeps_every_pixel_outside_the_feathered_mask() {
+    let Some((pipe, _tmp)) = small_pipeline() else {
+        return;
+    };
+    // Off-grid size on purpose: the pipeline pads to 16 px and crops back.
+    let (w, h) = (70, 58);
+    let image = test_picture(w, h);
+    let mask = rect_mask(w, h, 20, 10, 45, 30);
+    for (feather, resample) in [(6.0, 0), (0.0, 1)] {
+        let mut req = InpaintRequest::new(base("a blue circle", 4), image.clone(), mask.clone());
+        req.feather_px = feather;
+        req.resample = resample;
+        let out = Control::none(|c| pipe.inpaint(&req, c)).unwrap();
+        assert_eq!(out.image.dimensions(), (w, h));
+        let alpha = media::feather(&mask, feather);
+        let mut kept = 0;
+        let mut changed = 0;
+        for (x, y, p) in out.image.enumerate_pixels() {
+            if alpha.get(x, y) == 0.0 {
+                assert_eq!(p, image.get_pixel(x, y), "pixel ({x},{y}) outside the mask");
+                kept += 1;
+            } else if p != image.get_pixel(x, y) {
+                changed += 1;
+            }
+        }
+        assert!(kept > (w * h / 2) as usize);
+        assert!(changed > 100, "the masked region was regenerated ({changed} px changed)");
+        let info = out.params.mask.expect("mask metadata");
+        assert_eq!(info.feather_px, feather);
+        assert_eq!(info.dilate_cells, 1);
+    }
+}
+
+#[test]
+fn inpaint_is_reproducible() {
+    let Some((pipe, _tmp)) = small_pipeline() else {
+        return;
+    };
+    let image = test_picture(64, 64);
+    let req = InpaintRequest::new(base("a red square", 8), image.clone(), rect_mask(64, 64, 0, 0, 32, 64));
+    let a = Control::none(|c| pipe.inpaint(&req, c)).unwrap();
+    let b = Control::none(|c| pipe.inpaint(&req, c)).unwrap();
+    assert_eq!(a.image, b.image);
+}
+
+#[test]
+fn inpaint_input_errors_name_the_problem() {
+    let Some((pipe, _tmp)) = small_pipeline() else {
+        return;
+    };
+    let image = test_picture(64, 64);
+    let run = |req: InpaintRequest| Control::none(|c| pipe.inpaint(&req, c)).unwrap_err();
+    let err = run(InpaintRequest::new(base("a", 1), image.clone(), rect_mask(32, 64, 0, 0, 8, 8)));
+    assert!(
+        matches!(err, PipelineError::Media(MediaError::MaskSizeMismatch { .. })),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("32x64") && text.contains("64x64"), "{text}");
+    let err = run(InpaintRequest::new(
+        base("a", 1),
+        image::RgbImage::new(0, 0),
+        GrayImage::new(0, 0),
+    ));
+    assert!(err.to_string().contains("0x0"), "{err}");
+    let err = run(InpaintRequest::new(base("a", 1), image.clone(), GrayImage::new(64, 64)));
+    assert!(err.to_string().contains("mask"), "{err}");
+    let err = run(InpaintRequest::new(base("", 1), image, rect_mask(64, 64, 0, 0, 8, 8)));
+    assert!(matches!(err, PipelineError::EmptyPrompt));
+
+    // A corrupt PNG is refused by the loader with the file named.
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("broken.png");
+    let mut bytes = media::encode_png_with_metadata(&test_picture(8, 8), &Default::default(), "x")
+        .unwrap();
+    bytes.truncate(bytes.len() / 2);
+    std::fs::write(&bad, &bytes).unwrap();
+    let err = media::load_rgb(&bad).unwrap_err().to_string();
+    assert!(err.contains("broken.png"), "{err}");
+}
+
+#[test]
+fn extension_keeps_the_original_at_its_new_offset() {
+    let Some((pipe, _tmp)) = small_pipeline() else {
+        return;
+    };
+    let (w, h) = (48, 40);
+    let image = test_picture(w, h);
+    let growth = Growth {
+        left: 10,
+        right: 0,
+        top: 5,
+        bottom: 20,
+    };
+    let req = ExtendRequest::new(base("a green sky", 2), image.clone(), growth);
+    let out = Control::none(|c| pipe.extend(&req, c)).unwrap();
+    let plan = media::plan_canvas_extension(w, h, growth, 16).unwrap();
+    assert_eq!(
+        out.image.dimensions(),
+        (plan.canvas_width, plan.canvas_height)
+    );
+    assert_eq!(plan.canvas_width % 16, 0);
+    assert_eq!(plan.canvas_height % 16, 0);
+    assert!(plan.growth.left >= 10 && plan.growth.top >= 5 && plan.growth.bottom >= 20);
+    for (x, y, p) in image.enumerate_pixels() {
+        assert_eq!(
+            out.image.get_pixel(x + plan.offset_x, y + plan.offset_y),
+            p,
+            "original pixel ({x},{y})"
+        );
+    }
+    assert_eq!(out.params.extension, Some(plan.growth));
+    assert_eq!(out.params.width, plan.canvas_width);
+}
+
+#[test]
+fn per_side_prompts_run_as_successive_extensions() {
+    let Some((pipe, _tmp)) = small_pipeline() else {
+        return;
+    };
+    let image = test_picture(32, 32);
+    let out = Control::none(|c| {
+        pipe.extend_sides(
+            &base("a sky", 3),
+            &image,
+            &[
+                (Side::Left, 16, Some("a red circle".into())),
+                (Side::Bottom, 16, None),
+            ],
+            c,
+        )
+    })
+    .unwrap();
+    assert_eq!(out.image.dimensions(), (48, 48));
+    for (x, y, p) in image.enumerate_pixels() {
+        assert_eq!(out.image.get_pixel(x + 16, y), p);
+    }
+    assert_eq!(
+        out.params.extension,
+        Some(Growth {
+            left: 16,
+            right: 0,
+            top: 0,
+            bottom: 16
+        })
+    );
+    assert_eq!(out.params.prompt, "a sky");
+    let err = Control::none(|c| {
+        pipe.extend(&ExtendRequest::new(base("a", 1), image.clone(), Growth::default()), c)
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("--left"), "{err}");
+}
