@@ -5,6 +5,7 @@
 
 pub mod media;
 pub mod model;
+pub mod tiny;
 
 #[doc(hidden)]
 pub mod golden;
