@@ -2,19 +2,20 @@
 
 use clap::{Parser, Subcommand};
 
+mod world;
+
 #[derive(Parser)]
-#[command(
-    name = "showo-studio",
-    version,
-    about = "Show-o2 studio and command-line tools"
-)]
+#[command(name = "showo-studio", version, about = "Show-o2 studio and command-line tools")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Dump samples of the tiny model's procedural world (PNG, GIF, JSONL) for inspection.
+    World(world::WorldArgs),
+}
 
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -23,5 +24,6 @@ pub fn run() -> anyhow::Result<()> {
             println!("showo-studio {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Some(Command::World(args)) => world::run(args),
     }
 }

@@ -303,7 +303,7 @@ pub fn detect_shapes(image: &RgbImage) -> Vec<Detected> {
         .filter(|c| c.len() >= min_area)
         .map(|c| classify(image, &chromas, &c))
         .collect();
-    found.sort_by(|a, b| b.area.cmp(&a.area));
+    found.sort_by_key(|d| std::cmp::Reverse(d.area));
     found
 }
 

@@ -51,7 +51,7 @@ pub enum WorldError {
 }
 
 pub fn check_frame_count(frames: usize) -> Result<(), WorldError> {
-    if frames >= 5 && (frames - 1) % 4 == 0 {
+    if frames >= 5 && (frames - 1).is_multiple_of(4) {
         Ok(())
     } else {
         Err(WorldError::BadFrameCount(frames))
