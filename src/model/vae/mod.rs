@@ -27,7 +27,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use serde::Deserialize;
 
-pub use cache::{CACHE_T, FeatCache};
+pub use cache::{CACHE_T, FeatCache, Slot};
 pub use causal_conv3d::CausalConv3d;
 pub use decoder::Decoder3d;
 pub use encoder::Encoder3d;
@@ -326,6 +326,18 @@ impl WanVae {
             mu_raw,
             logvar,
         })
+    }
+
+    /// The stochastic `WanVAE.sample` given its Gaussian noise (same shape as mu):
+    /// `mu + exp(0.5 * clamp(logvar, -30, 20)) * noise`. As in the reference, the noise scale
+    /// comes from the RAW logvar while mu is the normalised one.
+    pub fn sample_from_moments(
+        mu: &Tensor,
+        logvar: &Tensor,
+        noise: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        let std = (logvar.clamp(-30f32, 20f32)? * 0.5)?.exp()?;
+        mu + std.mul(noise)?
     }
 
     /// `(mu - mean) * (1 / std)` per channel; mu: (B, z_dim, T, h, w).

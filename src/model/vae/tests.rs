@@ -283,3 +283,21 @@ fn uint8_conversion_truncates_like_numpy() {
     let v: Vec<u8> = u.flatten_all().unwrap().to_vec1().unwrap();
     assert_eq!(v, vec![0, 127, 255, 0, 254, 255]);
 }
+
+#[test]
+fn stochastic_sample_uses_clamped_raw_logvar() {
+    let mu = Tensor::new(&[1f32, 2.0, 3.0], &Device::Cpu).unwrap();
+    let logvar = Tensor::new(&[0f32, 2.0, 100.0], &Device::Cpu).unwrap();
+    let noise = Tensor::new(&[1f32, -1.0, 1e-4], &Device::Cpu).unwrap();
+    let got: Vec<f32> = WanVae::sample_from_moments(&mu, &logvar, &noise)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let want = [2.0, 2.0 - 1f32.exp(), 3.0 + 10f32.exp() * 1e-4];
+    for (g, w) in got.iter().zip(want) {
+        assert!(
+            (g - w).abs() < 1e-4 * w.abs().max(1.0),
+            "{got:?} vs {want:?}"
+        );
+    }
+}
