@@ -6,6 +6,7 @@
 pub mod media;
 pub mod model;
 pub mod pipeline;
+pub mod tiny;
 pub mod train;
 
 #[doc(hidden)]

@@ -4,6 +4,8 @@ mod bench;
 
 use clap::{Parser, Subcommand};
 
+mod world;
+
 #[derive(Parser)]
 #[command(
     name = "showo-studio",
@@ -17,6 +19,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Dump samples of the tiny model's procedural world (PNG, GIF, JSONL) for inspection.
+    World(world::WorldArgs),
     /// Benchmarks of the engine.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -35,6 +39,7 @@ pub fn run() -> anyhow::Result<()> {
             println!("showo-studio {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Some(Command::World(args)) => world::run(args),
         Some(Command::Bench(BenchCommand::Model(args))) => bench::run(args),
     }
 }

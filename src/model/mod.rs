@@ -15,8 +15,9 @@ pub mod rope;
 pub mod showo2;
 pub mod siglip;
 pub mod timestep;
-pub mod tokenizer;
 pub mod prompt;
+pub mod tokenizer;
+pub mod tokens;
 pub mod vae;
 pub mod weights;
 
