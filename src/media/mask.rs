@@ -335,7 +335,9 @@ pub fn plan_canvas_extension(
                 (missing / 2, missing - missing / 2)
             }
         };
-        len.checked_add(b).and_then(|t| t.checked_add(a)).ok_or_else(too_big)?;
+        len.checked_add(b)
+            .and_then(|t| t.checked_add(a))
+            .ok_or_else(too_big)?;
         Ok::<_, MediaError>((b, a, len + b + a))
     };
     let (left, right, canvas_width) = axis(
@@ -595,7 +597,10 @@ mod tests {
             ..Growth::default()
         };
         let plan = plan_canvas_extension(100, 64, left_only, 16).unwrap();
-        assert_eq!((plan.growth.left, plan.growth.right, plan.canvas_width), (12, 0, 112));
+        assert_eq!(
+            (plan.growth.left, plan.growth.right, plan.canvas_width),
+            (12, 0, 112)
+        );
         let err = plan_canvas_extension(10, 10, Growth::default(), 0).unwrap_err();
         assert!(err.to_string().contains("canvas grid"));
     }
