@@ -474,6 +474,49 @@ fn mp4_sampling_picks_uniform_frames_with_exact_timestamps() {
 }
 
 #[test]
+fn mp4_sampling_skips_gops_without_sampled_frames() {
+    let colour = |i: usize| {
+        [
+            (i * 37 % 200 + 30) as u8,
+            (i * 91 % 200 + 30) as u8,
+            (i * 53 % 200 + 30) as u8,
+        ]
+    };
+    let colours: Vec<[u8; 3]> = (0..30).map(colour).collect();
+    let mut clip = encode_clip(&colours, &[100; 30], 5);
+    let idr: Vec<usize> = (0..30).filter(|&i| clip.samples[i].sync).collect();
+    assert_eq!(idr, vec![0, 5, 10, 15, 20, 25]);
+    // np.linspace(0, 29, 3, dtype=int) = [0, 14, 29]: the GOPs 15..20 and 20..25 hold no sampled
+    // frame, nor do frames 1..5 after frame 0. Poison them: a NAL length far past the sample's
+    // end fails loudly if anything tries to decode it.
+    for poisoned in [3, 17, 22] {
+        clip.samples[poisoned].data[..4].copy_from_slice(&u32::MAX.to_be_bytes());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_clip(dir.path(), "long.mp4", clip, true);
+    let video = media::load_video_frames(&path, 3).unwrap();
+    let got: Vec<_> = video
+        .frames
+        .iter()
+        .map(|f| (f.index, f.timestamp_s.unwrap()))
+        .collect();
+    assert_eq!(got, vec![(0, 0.0), (14, 1.4), (29, 2.9)]);
+    for f in &video.frames {
+        assert_colour_close(
+            f.image.get_pixel(32, 24).0,
+            colours[f.index],
+            "sampled frame",
+        );
+    }
+    // Asking for a poisoned frame does decode it, and the error names the file and sample.
+    let msg = media::load_video_frames(&path, 30).unwrap_err().to_string();
+    assert!(
+        msg.contains("long.mp4") && msg.contains("sample 3"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn mp4_sampling_more_frames_than_exist_repeats_indices() {
     let dir = tempfile::tempdir().unwrap();
     let clip = encode_clip(&COLOURS[..3], &[100, 100, 100], 30);

@@ -42,6 +42,21 @@ pub fn load_mask(path: &Path) -> Result<GrayImage> {
     }))
 }
 
+/// A stable content hash of a mask (`sha256:` + hex over its size and pixels), recorded in PNG
+/// metadata so a recalled inpainting job can tell whether it still has the same mask. It hashes
+/// pixels, not a file, so re-encoding the mask PNG does not change it.
+pub fn mask_hash(mask: &GrayImage) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(b"gray8");
+    hasher.update(mask.width().to_be_bytes());
+    hasher.update(mask.height().to_be_bytes());
+    hasher.update(mask.as_raw());
+    let digest = hasher.finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
 /// Fails unless `mask` has exactly the image's size; the error names both and their sizes.
 pub fn validate_mask_size(
     mask: &GrayImage,
@@ -471,6 +486,19 @@ mod tests {
         assert_eq!(count(&dilate(&mask, 2)), 25);
         assert_eq!(count(&dilate(&mask, 10)), 49); // clipped at the border
         assert_eq!(dilate(&mask, 0), mask);
+    }
+
+    #[test]
+    fn mask_hash_depends_on_pixels_and_size_only() {
+        let a = mask_with_rect(16, 8, 0, 0, 4, 4);
+        assert_eq!(mask_hash(&a), mask_hash(&a.clone()));
+        assert!(mask_hash(&a).starts_with("sha256:") && mask_hash(&a).len() == 7 + 64);
+        assert_ne!(mask_hash(&a), mask_hash(&invert(&a)));
+        // Same bytes, different shape.
+        assert_ne!(
+            mask_hash(&GrayImage::new(16, 8)),
+            mask_hash(&GrayImage::new(8, 16))
+        );
     }
 
     #[test]
