@@ -103,7 +103,9 @@ fn png_with_texts(path: &Path, width: u32, height: u32, texts: &[(&str, &str)]) 
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
     for (k, v) in texts {
-        encoder.add_text_chunk(k.to_string(), v.to_string()).unwrap();
+        encoder
+            .add_text_chunk(k.to_string(), v.to_string())
+            .unwrap();
     }
     let mut writer = encoder.write_header().unwrap();
     writer
@@ -123,7 +125,10 @@ fn png_metadata_falls_back_to_the_a1111_text() {
     assert_eq!(p.prompt, "portrait of a cat");
     assert_eq!(p.negative_prompt, "dog");
     assert_eq!((p.steps, p.guidance, p.seed), (30, 6.5, 77));
-    assert_eq!((p.model_hash.as_str(), p.model_id.as_str()), ("deadbeef", "sd15"));
+    assert_eq!(
+        (p.model_hash.as_str(), p.model_id.as_str()),
+        ("deadbeef", "sd15")
+    );
     // No "Size:" field: the PNG's own size is used.
     assert_eq!((p.width, p.height), (24, 16));
 
@@ -134,7 +139,10 @@ fn png_metadata_falls_back_to_the_a1111_text() {
     let latin1: String = own.chars().filter(|c| (*c as u32) < 256).collect();
     png_with_texts(&path, 2, 2, &[("parameters", &latin1)]);
     let p = media::read_png_metadata(&path).unwrap();
-    assert_eq!((p.seed, p.steps, p.mode), (params.seed, params.steps, params.mode));
+    assert_eq!(
+        (p.seed, p.steps, p.mode),
+        (params.seed, params.steps, params.mode)
+    );
     assert_eq!(p.mask, params.mask);
     assert_eq!(p.extension, params.extension);
 }
@@ -149,9 +157,17 @@ fn png_metadata_errors_name_the_file() {
     assert!(err.to_string().contains("plain.png"));
 
     let future = dir.path().join("future.png");
-    png_with_texts(&future, 2, 2, &[("showo-studio", r#"{"version": 7, "prompt": "x"}"#)]);
+    png_with_texts(
+        &future,
+        2,
+        2,
+        &[("showo-studio", r#"{"version": 7, "prompt": "x"}"#)],
+    );
     let err = media::read_png_metadata(&future).unwrap_err().to_string();
-    assert!(err.contains("future.png") && err.contains("version 7"), "{err}");
+    assert!(
+        err.contains("future.png") && err.contains("version 7"),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -169,7 +185,10 @@ fn corrupt_zero_size_and_unsupported_images_are_named() {
     let err = media::load_rgb(&truncated).unwrap_err();
     assert!(matches!(err, MediaError::CorruptImage { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains("truncated.png") && msg.contains("expected a valid PNG"), "{msg}");
+    assert!(
+        msg.contains("truncated.png") && msg.contains("expected a valid PNG"),
+        "{msg}"
+    );
 
     // Same bytes with a zero width in the IHDR (bytes 16..20).
     let mut zero = bytes.clone();
@@ -177,14 +196,22 @@ fn corrupt_zero_size_and_unsupported_images_are_named() {
     let zero_path = dir.path().join("zero.png");
     std::fs::write(&zero_path, &zero).unwrap();
     let msg = media::load_rgb(&zero_path).unwrap_err().to_string();
-    assert!(msg.contains("zero.png") && msg.contains("0x32") && msg.contains("at least 1x1"), "{msg}");
+    assert!(
+        msg.contains("zero.png") && msg.contains("0x32") && msg.contains("at least 1x1"),
+        "{msg}"
+    );
 
     let bmp = dir.path().join("pic.bmp");
     std::fs::write(&bmp, b"BM\x3a\0\0\0\0\0\0\0\x36\0\0\0").unwrap();
     let msg = media::load_rgb(&bmp).unwrap_err().to_string();
-    assert!(msg.contains("pic.bmp") && msg.contains("expected PNG, JPEG or GIF"), "{msg}");
+    assert!(
+        msg.contains("pic.bmp") && msg.contains("expected PNG, JPEG or GIF"),
+        "{msg}"
+    );
 
-    let msg = media::load_rgb_from_bytes(b"", "clipboard").unwrap_err().to_string();
+    let msg = media::load_rgb_from_bytes(b"", "clipboard")
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("clipboard") && msg.contains("empty"), "{msg}");
 
     let missing = dir.path().join("nope.png");
@@ -263,12 +290,14 @@ fn extension_composite_keeps_the_original_exactly() {
     let plan = media::plan_canvas_extension(100, 60, growth, media::PIXEL_GRID).unwrap();
     assert_eq!((plan.canvas_width, plan.canvas_height), (144, 64));
     assert_eq!((plan.offset_x, plan.offset_y), (0, 2));
-    let canvas = media::place_on_canvas(&original, &plan, media::CanvasFill::ReplicateEdge).unwrap();
+    let canvas =
+        media::place_on_canvas(&original, &plan, media::CanvasFill::ReplicateEdge).unwrap();
     let generated = RgbImage::from_pixel(144, 64, Rgb([255, 0, 0]));
     let alpha = media::feather(&plan.new_area_mask(), 6.0);
     let out = media::composite(&canvas, &generated, &alpha).unwrap();
     // Everything farther than the feather radius from the new area is the original, bit for bit.
-    for y in 8..58 {
+    // The 4 missing rows of height (60 → 64) are split 2 + 2, so the original spans rows 2..62.
+    for y in 6..54 {
         for x in 0..94 {
             assert_eq!(
                 out.get_pixel(x, y + plan.offset_y),
@@ -320,11 +349,12 @@ struct EncodedClip {
 /// Encodes one solid-colour frame per entry with OpenH264 (Constrained Baseline, an IDR every
 /// `gop` frames) and returns MP4-ready samples with the given durations.
 fn encode_clip(colours: &[[u8; 3]], durations: &[u32], gop: u32) -> EncodedClip {
-    use openh264::encoder::{Encoder, EncoderConfig, IntraFramePeriod};
+    use openh264::encoder::{Encoder, EncoderConfig, IntraFramePeriod, RateControlMode};
     use openh264::formats::{RgbSliceU8, YUVBuffer};
     let (w, h) = (64usize, 48usize);
     let config = EncoderConfig::new()
         .skip_frames(false)
+        .rate_control_mode(RateControlMode::Off)
         .intra_frame_period(IntraFramePeriod::from_num_frames(gop));
     let mut encoder =
         Encoder::with_api_config(openh264::OpenH264API::from_source(), config).unwrap();
@@ -399,7 +429,9 @@ fn write_clip(dir: &Path, name: &str, clip: EncodedClip, faststart: bool) -> Pat
 
 /// Variable frame rate on purpose: timestamps must come from the sample table, not an fps.
 fn vfr_durations() -> Vec<u32> {
-    (0..12).map(|i| if i % 2 == 0 { 100 } else { 150 }).collect()
+    (0..12)
+        .map(|i| if i % 2 == 0 { 100 } else { 150 })
+        .collect()
 }
 
 fn start_time_s(index: usize, durations: &[u32]) -> f64 {
@@ -412,8 +444,16 @@ fn mp4_sampling_picks_uniform_frames_with_exact_timestamps() {
     let durations = vfr_durations();
     for faststart in [false, true] {
         let clip = encode_clip(&COLOURS, &durations, 5);
-        assert!(clip.samples.iter().filter(|s| s.sync).count() >= 2, "expected several GOPs");
-        let path = write_clip(dir.path(), &format!("clip-{faststart}.mp4"), clip, faststart);
+        assert!(
+            clip.samples.iter().filter(|s| s.sync).count() >= 2,
+            "expected several GOPs"
+        );
+        let path = write_clip(
+            dir.path(),
+            &format!("clip-{faststart}.mp4"),
+            clip,
+            faststart,
+        );
         let video = media::load_video_frames(&path, 4).unwrap();
         assert_eq!(video.total_frames, 12);
         assert!((video.duration_s.unwrap() - 1.5).abs() < 1e-9);
@@ -423,10 +463,57 @@ fn mp4_sampling_picks_uniform_frames_with_exact_timestamps() {
         for f in &video.frames {
             assert_eq!(f.image.dimensions(), (64, 48));
             let ts = f.timestamp_s.unwrap();
-            assert!((ts - start_time_s(f.index, &durations)).abs() < 1e-9, "frame {}: {ts}", f.index);
+            assert!(
+                (ts - start_time_s(f.index, &durations)).abs() < 1e-9,
+                "frame {}: {ts}",
+                f.index
+            );
             assert_colour_close(f.image.get_pixel(32, 24).0, COLOURS[f.index], "mp4 frame");
         }
     }
+}
+
+#[test]
+fn mp4_sampling_skips_gops_without_sampled_frames() {
+    let colour = |i: usize| {
+        [
+            (i * 37 % 200 + 30) as u8,
+            (i * 91 % 200 + 30) as u8,
+            (i * 53 % 200 + 30) as u8,
+        ]
+    };
+    let colours: Vec<[u8; 3]> = (0..30).map(colour).collect();
+    let mut clip = encode_clip(&colours, &[100; 30], 5);
+    let idr: Vec<usize> = (0..30).filter(|&i| clip.samples[i].sync).collect();
+    assert_eq!(idr, vec![0, 5, 10, 15, 20, 25]);
+    // np.linspace(0, 29, 3, dtype=int) = [0, 14, 29]: the GOPs 15..20 and 20..25 hold no sampled
+    // frame, nor do frames 1..5 after frame 0. Poison them: a NAL length far past the sample's
+    // end fails loudly if anything tries to decode it.
+    for poisoned in [3, 17, 22] {
+        clip.samples[poisoned].data[..4].copy_from_slice(&u32::MAX.to_be_bytes());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_clip(dir.path(), "long.mp4", clip, true);
+    let video = media::load_video_frames(&path, 3).unwrap();
+    let got: Vec<_> = video
+        .frames
+        .iter()
+        .map(|f| (f.index, f.timestamp_s.unwrap()))
+        .collect();
+    assert_eq!(got, vec![(0, 0.0), (14, 1.4), (29, 2.9)]);
+    for f in &video.frames {
+        assert_colour_close(
+            f.image.get_pixel(32, 24).0,
+            colours[f.index],
+            "sampled frame",
+        );
+    }
+    // Asking for a poisoned frame does decode it, and the error names the file and sample.
+    let msg = media::load_video_frames(&path, 30).unwrap_err().to_string();
+    assert!(
+        msg.contains("long.mp4") && msg.contains("sample 3"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -437,7 +524,11 @@ fn mp4_sampling_more_frames_than_exist_repeats_indices() {
     let video = media::sample_frames(&VideoSource::File(path), 5).unwrap();
     let indices: Vec<_> = video.frames.iter().map(|f| f.index).collect();
     assert_eq!(indices, vec![0, 0, 1, 1, 2]);
-    assert_colour_close(video.frames[4].image.get_pixel(1, 1).0, COLOURS[2], "last frame");
+    assert_colour_close(
+        video.frames[4].image.get_pixel(1, 1).0,
+        COLOURS[2],
+        "last frame",
+    );
 }
 
 #[test]
@@ -446,7 +537,12 @@ fn truncated_and_corrupt_mp4s_are_named() {
     let durations = vfr_durations();
 
     // moov at the end: cutting the file loses the index entirely.
-    let path = write_clip(dir.path(), "cut.mp4", encode_clip(&COLOURS, &durations, 5), false);
+    let path = write_clip(
+        dir.path(),
+        "cut.mp4",
+        encode_clip(&COLOURS, &durations, 5),
+        false,
+    );
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() * 2 / 3]).unwrap();
     let err = media::load_video_frames(&path, 4).unwrap_err();
@@ -454,11 +550,19 @@ fn truncated_and_corrupt_mp4s_are_named() {
     assert!(err.to_string().contains("cut.mp4"), "{err}");
 
     // moov first: the index survives but points past the end of the file.
-    let path = write_clip(dir.path(), "cut-fast.mp4", encode_clip(&COLOURS, &durations, 5), true);
+    let path = write_clip(
+        dir.path(),
+        "cut-fast.mp4",
+        encode_clip(&COLOURS, &durations, 5),
+        true,
+    );
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() - 200]).unwrap();
     let msg = media::load_video_frames(&path, 4).unwrap_err().to_string();
-    assert!(msg.contains("cut-fast.mp4") && msg.contains("truncated"), "{msg}");
+    assert!(
+        msg.contains("cut-fast.mp4") && msg.contains("truncated"),
+        "{msg}"
+    );
 
     // Garbage after a valid-looking header.
     let path = dir.path().join("garbage.mp4");
@@ -488,7 +592,64 @@ fn hevc_mp4_is_rejected_naming_the_codec() {
     let path = dir.path().join("phone.mp4");
     std::fs::write(&path, mux_mp4(&spec, &samples, false)).unwrap();
     let err = media::load_video_frames(&path, 2).unwrap_err();
-    assert!(matches!(err, MediaError::UnsupportedCodec { .. }), "{err:?}");
+    assert!(
+        matches!(err, MediaError::UnsupportedCodec { .. }),
+        "{err:?}"
+    );
     let msg = err.to_string();
-    assert!(msg.contains("phone.mp4") && msg.contains("HEVC") && msg.contains("H.264"), "{msg}");
+    assert!(
+        msg.contains("phone.mp4") && msg.contains("HEVC") && msg.contains("H.264"),
+        "{msg}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures made by FFmpeg (tests/data/README.md)
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+#[test]
+fn x264_high_profile_with_b_frames_decodes_in_display_order() {
+    let path = fixture("bframes_high_h264.mp4");
+    // Every frame: the B-frame reordering must put each colour at its display position.
+    let all = media::load_video_frames(&path, 12).unwrap();
+    assert_eq!(all.total_frames, 12);
+    assert!((all.duration_s.unwrap() - 1.5).abs() < 1e-9);
+    for (i, f) in all.frames.iter().enumerate() {
+        assert_eq!(f.index, i);
+        assert!(
+            (f.timestamp_s.unwrap() - i as f64 / 8.0).abs() < 1e-9,
+            "frame {i}"
+        );
+        assert_colour_close(
+            f.image.get_pixel(32, 24).0,
+            COLOURS[i],
+            &format!("frame {i}"),
+        );
+    }
+    // np.linspace(0, 11, 6, dtype=int) = [0, 2, 4, 6, 8, 11]
+    let six = media::load_video_frames(&path, 6).unwrap();
+    let indices: Vec<_> = six.frames.iter().map(|f| f.index).collect();
+    assert_eq!(indices, vec![0, 2, 4, 6, 8, 11]);
+    for f in &six.frames {
+        assert_colour_close(f.image.get_pixel(5, 5).0, COLOURS[f.index], "sampled frame");
+    }
+}
+
+#[test]
+fn real_hevc_file_is_rejected_naming_the_codec() {
+    let err = media::load_video_frames(&fixture("hevc_hvc1.mp4"), 4).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, MediaError::UnsupportedCodec { .. }),
+        "{err:?}"
+    );
+    assert!(
+        msg.contains("hevc_hvc1.mp4") && msg.contains("HEVC/H.265 ('hvc1')"),
+        "{msg}"
+    );
 }

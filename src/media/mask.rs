@@ -42,6 +42,21 @@ pub fn load_mask(path: &Path) -> Result<GrayImage> {
     }))
 }
 
+/// A stable content hash of a mask (`sha256:` + hex over its size and pixels), recorded in PNG
+/// metadata so a recalled inpainting job can tell whether it still has the same mask. It hashes
+/// pixels, not a file, so re-encoding the mask PNG does not change it.
+pub fn mask_hash(mask: &GrayImage) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(b"gray8");
+    hasher.update(mask.width().to_be_bytes());
+    hasher.update(mask.height().to_be_bytes());
+    hasher.update(mask.as_raw());
+    let digest = hasher.finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
 /// Fails unless `mask` has exactly the image's size; the error names both and their sizes.
 pub fn validate_mask_size(
     mask: &GrayImage,
@@ -335,7 +350,9 @@ pub fn plan_canvas_extension(
                 (missing / 2, missing - missing / 2)
             }
         };
-        len.checked_add(b).and_then(|t| t.checked_add(a)).ok_or_else(too_big)?;
+        len.checked_add(b)
+            .and_then(|t| t.checked_add(a))
+            .ok_or_else(too_big)?;
         Ok::<_, MediaError>((b, a, len + b + a))
     };
     let (left, right, canvas_width) = axis(
@@ -472,6 +489,19 @@ mod tests {
     }
 
     #[test]
+    fn mask_hash_depends_on_pixels_and_size_only() {
+        let a = mask_with_rect(16, 8, 0, 0, 4, 4);
+        assert_eq!(mask_hash(&a), mask_hash(&a.clone()));
+        assert!(mask_hash(&a).starts_with("sha256:") && mask_hash(&a).len() == 7 + 64);
+        assert_ne!(mask_hash(&a), mask_hash(&invert(&a)));
+        // Same bytes, different shape.
+        assert_ne!(
+            mask_hash(&GrayImage::new(16, 8)),
+            mask_hash(&GrayImage::new(8, 16))
+        );
+    }
+
+    #[test]
     fn invert_swaps_keep_and_regenerate() {
         let mask = mask_with_rect(4, 4, 0, 0, 2, 4);
         let inv = invert(&mask);
@@ -595,7 +625,10 @@ mod tests {
             ..Growth::default()
         };
         let plan = plan_canvas_extension(100, 64, left_only, 16).unwrap();
-        assert_eq!((plan.growth.left, plan.growth.right, plan.canvas_width), (12, 0, 112));
+        assert_eq!(
+            (plan.growth.left, plan.growth.right, plan.canvas_width),
+            (12, 0, 112)
+        );
         let err = plan_canvas_extension(10, 10, Growth::default(), 0).unwrap_err();
         assert!(err.to_string().contains("canvas grid"));
     }

@@ -21,7 +21,7 @@ pub use image_io::{
 };
 pub use mask::{
     AlphaMask, CanvasFill, CanvasPlan, Growth, LATENT_DOWNSAMPLE, PIXEL_GRID, composite, dilate,
-    downsample_max, feather, invert, load_mask, place_on_canvas, plan_canvas_extension,
+    downsample_max, feather, invert, load_mask, mask_hash, place_on_canvas, plan_canvas_extension,
     validate_mask_size,
 };
 pub use metadata::{

@@ -16,9 +16,10 @@
 //! Main and High profile progressive 8-bit 4:2:0 streams, which covers phone and screen
 //! recordings and what FFmpeg/x264 write by default; other codecs (HEVC, AV1, VP9) get a clear
 //! "unsupported codec" error naming the codec. The sample table gives each frame's presentation
-//! time, so timestamps are exact even for variable frame rate files. Frames are decoded in
-//! order up to the last sampled one (H.264 needs every reference frame), but only the sampled
-//! frames are converted to RGB.
+//! time, so timestamps are exact even for variable frame rate files. H.264 needs every
+//! reference picture, so decoding is sequential, but only where it matters: each IDR-started
+//! GOP decodes on its own, GOPs without a sampled frame are skipped, decoding of a GOP stops
+//! after its last sampled frame, and only sampled frames are converted to RGB.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -381,9 +382,12 @@ fn sample_mp4(path: &Path, n: usize) -> Result<SampledVideo> {
         .metadata()
         .map_err(|e| MediaError::io(path, "reading the video's size", e))?
         .len();
-    let mut reader = BufReader::new(file);
-    let track = read_h264_track(&mut reader, size, &name)?;
-
+    let mut mp4 = Mp4File {
+        reader: BufReader::new(file),
+        size,
+        name: name.clone(),
+    };
+    let track = read_h264_track(&mut mp4.reader, size, &name)?;
     let total = track.samples.len();
     if total == 0 {
         return Err(MediaError::NoFrames {
@@ -391,83 +395,217 @@ fn sample_mp4(path: &Path, n: usize) -> Result<SampledVideo> {
             expected: "at least one frame in the video track",
         });
     }
+
     // Display order is composition-time order; B-frames make it differ from decode order.
-    let mut display_times: Vec<i64> = track
-        .samples
+    let mut display_order: Vec<usize> = (0..total).collect();
+    display_order.sort_by_key(|&i| (track.samples[i].composition_timestamp, i));
+    let mut display_position = vec![0; total];
+    for (position, &sample) in display_order.iter().enumerate() {
+        display_position[sample] = position;
+    }
+    let timescale = track.timescale as f64;
+    let timestamps: Vec<f64> = display_order
         .iter()
-        .map(|s| s.composition_timestamp)
+        .map(|&i| track.samples[i].composition_timestamp as f64 / timescale)
         .collect();
-    display_times.sort_unstable();
-    let seconds = |t: i64| t as f64 / track.timescale as f64;
     let duration_s = track
         .samples
         .iter()
-        .map(|s| s.composition_timestamp + s.duration as i64)
-        .max()
-        .map(seconds);
+        .map(|s| (s.composition_timestamp + s.duration as i64) as f64 / timescale)
+        .reduce(f64::max);
 
-    let wanted = wanted_positions(total, n);
-    let last_wanted = *wanted.keys().next_back().expect("n > 0");
-    let mut slots: Vec<Option<SampledFrame>> = vec![None; n];
-    let mut decoder = H264Decoder::new(&name, &track.parameter_sets)?;
-    let mut next_display = 0usize;
+    let segments = idr_segments(&mut mp4, &track, &display_position)?;
+    let mut out = Pictures {
+        wanted: wanted_positions(total, n),
+        slots: vec![None; n],
+        next: 0,
+        timestamps,
+    };
+    let last_wanted = *out.wanted.keys().next_back().expect("n > 0");
     let mut sample_bytes = Vec::new();
     let mut annex_b = Vec::new();
 
-    for (sample_index, sample) in track.samples.iter().enumerate() {
-        if next_display > last_wanted {
+    for segment in &segments {
+        if out.next > last_wanted {
             break;
         }
-        read_sample(
-            &mut reader,
-            sample,
-            sample_index,
-            size,
-            &name,
-            &mut sample_bytes,
-        )?;
-        avcc_to_annex_b(&sample_bytes, track.length_size, &mut annex_b).map_err(|reason| {
-            MediaError::VideoDecode {
-                file: name.clone(),
-                sample: sample_index,
-                reason,
-            }
-        })?;
-        let wants_rgb = wanted.contains_key(&next_display);
-        if let Some(image) = decoder.decode(&annex_b, wants_rgb, sample_index)? {
-            let ts = Some(seconds(display_times[next_display]));
-            if let Some(image) = image {
-                fill_slots(&mut slots, &wanted, next_display, ts, image);
-            }
-            next_display += 1;
+        if !out.wants_any(segment.first_position, segment.last_position) {
+            out.next = segment.last_position + 1;
+            continue;
         }
-    }
-    if next_display <= last_wanted {
-        for image in decoder.flush(total)? {
-            if next_display > last_wanted {
+        let mut decoder = H264Decoder::new(&name, &track.parameter_sets)?;
+        for sample_index in segment.samples.clone() {
+            // Decoding stops as soon as nothing more is wanted from this segment.
+            if !out.wants_any(out.next.max(segment.first_position), segment.last_position) {
                 break;
             }
-            if wanted.contains_key(&next_display) {
-                let ts = Some(seconds(display_times[next_display]));
-                fill_slots(&mut slots, &wanted, next_display, ts, image);
+            mp4.read_sample(
+                &track.samples[sample_index],
+                sample_index,
+                &mut sample_bytes,
+            )?;
+            avcc_to_annex_b(&sample_bytes, track.length_size, &mut annex_b).map_err(|reason| {
+                MediaError::VideoDecode {
+                    file: name.clone(),
+                    sample: sample_index,
+                    reason,
+                }
+            })?;
+            let want_rgb = out.wanted.contains_key(&out.next);
+            if let Some(picture) = decoder.decode(&annex_b, want_rgb, sample_index)? {
+                out.push(picture);
             }
-            next_display += 1;
         }
+        // Pictures the decoder held back for reordering belong to this segment too.
+        for picture in decoder.flush(segment.samples.end - 1)? {
+            out.push(Some(picture));
+        }
+        out.next = out.next.max(segment.last_position + 1);
     }
-    if next_display <= last_wanted {
-        return Err(MediaError::VideoDecode {
-            file: name,
-            sample: total.saturating_sub(1),
-            reason: format!(
-                "the decoder produced {next_display} pictures but the MP4 lists {total} frames"
-            ),
-        });
-    }
+    let frames = collect_slots(out.slots, &name).map_err(|_| MediaError::VideoDecode {
+        file: name.clone(),
+        sample: total - 1,
+        reason: format!(
+            "the decoder produced fewer pictures than the {total} frames the MP4 lists"
+        ),
+    })?;
     Ok(SampledVideo {
-        frames: collect_slots(slots, &name)?,
+        frames,
         total_frames: total,
         duration_s,
     })
+}
+
+/// Decoded pictures arriving in display order, routed into the output slots that want them.
+struct Pictures {
+    wanted: BTreeMap<usize, Vec<usize>>,
+    slots: Vec<Option<SampledFrame>>,
+    /// Display position of the next picture the decoder will emit.
+    next: usize,
+    timestamps: Vec<f64>,
+}
+
+impl Pictures {
+    fn push(&mut self, picture: Option<RgbImage>) {
+        if let (Some(image), Some(&ts)) = (picture, self.timestamps.get(self.next)) {
+            fill_slots(&mut self.slots, &self.wanted, self.next, Some(ts), image);
+        }
+        self.next += 1;
+    }
+
+    fn wants_any(&self, from: usize, to: usize) -> bool {
+        from <= to && self.wanted.range(from..=to).next().is_some()
+    }
+}
+
+/// A run of samples in decode order that starts with an IDR picture and ends before the next.
+/// Nothing in it references an earlier picture and all of it is displayed before the next
+/// IDR, so it decodes on its own and covers a contiguous range of display positions; that is
+/// what lets sampling skip whole GOPs that contain no sampled frame.
+struct Segment {
+    samples: std::ops::Range<usize>,
+    first_position: usize,
+    last_position: usize,
+}
+
+/// Splits the track at its IDR sync samples. Open-GOP files (sync samples that are plain I
+/// pictures) and files whose segments would not be contiguous in display order fall back to
+/// one segment: slower, never wrong.
+fn idr_segments(
+    mp4: &mut Mp4File,
+    track: &H264Track,
+    display_position: &[usize],
+) -> Result<Vec<Segment>> {
+    let total = track.samples.len();
+    let mut starts = vec![0];
+    let mut bytes = Vec::new();
+    for (i, sample) in track.samples.iter().enumerate().skip(1) {
+        if sample.is_sync {
+            mp4.read_sample(sample, i, &mut bytes)?;
+            if contains_idr(&bytes, track.length_size) {
+                starts.push(i);
+            }
+        }
+    }
+    starts.push(total);
+    let segments: Vec<Segment> = starts
+        .windows(2)
+        .map(|w| {
+            let positions = display_position[w[0]..w[1]].iter();
+            Segment {
+                samples: w[0]..w[1],
+                first_position: *positions.clone().min().expect("non-empty"),
+                last_position: *positions.max().expect("non-empty"),
+            }
+        })
+        .collect();
+    let contiguous = segments.iter().enumerate().all(|(k, s)| {
+        let expected_first = if k == 0 {
+            0
+        } else {
+            segments[k - 1].last_position + 1
+        };
+        s.first_position == expected_first
+            && s.last_position - s.first_position + 1 == s.samples.len()
+    });
+    if contiguous {
+        return Ok(segments);
+    }
+    Ok(vec![Segment {
+        samples: 0..total,
+        first_position: 0,
+        last_position: total - 1,
+    }])
+}
+
+/// Whether an access unit (length-prefixed NAL units) holds an IDR slice (NAL type 5).
+fn contains_idr(sample: &[u8], length_size: usize) -> bool {
+    let mut rest = sample;
+    while rest.len() > length_size {
+        let len = rest[..length_size]
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | b as usize);
+        let nal = &rest[length_size..];
+        if len == 0 || len > nal.len() {
+            return false;
+        }
+        if nal[0] & 0x1F == 5 {
+            return true;
+        }
+        rest = &nal[len..];
+    }
+    false
+}
+
+struct Mp4File {
+    reader: BufReader<File>,
+    size: u64,
+    name: String,
+}
+
+impl Mp4File {
+    fn read_sample(
+        &mut self,
+        sample: &re_mp4::Sample,
+        index: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let end = sample.offset.saturating_add(sample.size);
+        if end > self.size {
+            return Err(MediaError::CorruptVideo {
+                file: self.name.clone(),
+                reason: format!(
+                    "truncated: frame {index} lies at bytes {}..{end} but the file has only {} bytes",
+                    sample.offset, self.size
+                ),
+            });
+        }
+        out.resize(sample.size as usize, 0);
+        self.reader
+            .seek(SeekFrom::Start(sample.offset))
+            .and_then(|_| self.reader.read_exact(out))
+            .map_err(|e| MediaError::io(&self.name, "reading a video frame", e))
+    }
 }
 
 fn read_h264_track(reader: &mut BufReader<File>, size: u64, name: &str) -> Result<H264Track> {
@@ -543,31 +681,6 @@ fn read_h264_track(reader: &mut BufReader<File>, size: u64, name: &str) -> Resul
     })
 }
 
-fn read_sample(
-    reader: &mut BufReader<File>,
-    sample: &re_mp4::Sample,
-    index: usize,
-    file_size: u64,
-    name: &str,
-    out: &mut Vec<u8>,
-) -> Result<()> {
-    let end = sample.offset.saturating_add(sample.size);
-    if end > file_size {
-        return Err(MediaError::CorruptVideo {
-            file: name.to_owned(),
-            reason: format!(
-                "truncated: frame {index} lies at bytes {}..{end} but the file has only {file_size} bytes",
-                sample.offset
-            ),
-        });
-    }
-    out.resize(sample.size as usize, 0);
-    reader
-        .seek(SeekFrom::Start(sample.offset))
-        .and_then(|_| reader.read_exact(out))
-        .map_err(|e| MediaError::io(name, "reading a video frame", e))
-}
-
 /// MP4 stores H.264 NAL units with a big-endian length prefix; the decoder wants Annex-B
 /// start codes.
 fn avcc_to_annex_b(sample: &[u8], length_size: usize, out: &mut Vec<u8>) -> Result<(), String> {
@@ -639,14 +752,14 @@ impl H264Decoder {
     }
 
     /// Pictures still held back after the last access unit, in display order.
-    fn flush(&mut self, total: usize) -> Result<Vec<RgbImage>> {
+    fn flush(&mut self, last_sample: usize) -> Result<Vec<RgbImage>> {
         let name = self.name.clone();
         let pictures = self
             .decoder
             .flush_remaining()
             .map_err(|e| MediaError::VideoDecode {
                 file: name,
-                sample: total.saturating_sub(1),
+                sample: last_sample,
                 reason: format!("flushing the decoder: {e}"),
             })?;
         Ok(pictures.iter().map(yuv_to_rgb).collect())

@@ -171,11 +171,26 @@ fn moov(spec: &TrackSpec, samples: &[MuxSample], chunk_offset: u32) -> Vec<u8> {
         b"mdhd",
         0,
         0,
-        &b.zeros(8).u32(spec.timescale).u32(duration).u16(0x55C4).u16(0).take(),
+        &b.zeros(8)
+            .u32(spec.timescale)
+            .u32(duration)
+            .u16(0x55C4)
+            .u16(0)
+            .take(),
     );
-    let hdlr = full_box(b"hdlr", 0, 0, &b.zeros(4).raw(b"vide").zeros(12).raw(b"Video\0").take());
+    let hdlr = full_box(
+        b"hdlr",
+        0,
+        0,
+        &b.zeros(4).raw(b"vide").zeros(12).raw(b"Video\0").take(),
+    );
     let vmhd = full_box(b"vmhd", 0, 1, &[0; 8]);
-    let dref = full_box(b"dref", 0, 0, &b.u32(1).raw(&full_box(b"url ", 0, 1, &[])).take());
+    let dref = full_box(
+        b"dref",
+        0,
+        0,
+        &b.u32(1).raw(&full_box(b"url ", 0, 1, &[])).take(),
+    );
     let dinf = boxed(b"dinf", &dref);
 
     let stsd = full_box(b"stsd", 0, 0, &b.u32(1).raw(&sample_entry(spec)).take());
@@ -205,7 +220,12 @@ fn moov(spec: &TrackSpec, samples: &[MuxSample], chunk_offset: u32) -> Vec<u8> {
         }
         b.take()
     });
-    let stsc = full_box(b"stsc", 0, 0, &b.u32(1).u32(1).u32(samples.len() as u32).u32(1).take());
+    let stsc = full_box(
+        b"stsc",
+        0,
+        0,
+        &b.u32(1).u32(1).u32(samples.len() as u32).u32(1).take(),
+    );
     let stsz = full_box(b"stsz", 0, 0, &{
         b.u32(0).u32(samples.len() as u32);
         for s in samples {
@@ -216,9 +236,17 @@ fn moov(spec: &TrackSpec, samples: &[MuxSample], chunk_offset: u32) -> Vec<u8> {
     let stco = full_box(b"stco", 0, 0, &b.u32(1).u32(chunk_offset).take());
 
     let mut stbl = Vec::new();
-    for part in [Some(stsd), Some(stts), ctts, Some(stss), Some(stsc), Some(stsz), Some(stco)]
-        .into_iter()
-        .flatten()
+    for part in [
+        Some(stsd),
+        Some(stts),
+        ctts,
+        Some(stss),
+        Some(stsc),
+        Some(stsz),
+        Some(stco),
+    ]
+    .into_iter()
+    .flatten()
     {
         stbl.extend(part);
     }
@@ -230,8 +258,18 @@ fn moov(spec: &TrackSpec, samples: &[MuxSample], chunk_offset: u32) -> Vec<u8> {
 
 /// Builds the whole file.
 pub fn mux_mp4(spec: &TrackSpec, samples: &[MuxSample], faststart: bool) -> Vec<u8> {
-    let ftyp = boxed(b"ftyp", &Bytes::new().raw(b"isom").u32(512).raw(b"isomiso2avc1mp41").take());
-    let payload: Vec<u8> = samples.iter().flat_map(|s| s.data.iter().copied()).collect();
+    let ftyp = boxed(
+        b"ftyp",
+        &Bytes::new()
+            .raw(b"isom")
+            .u32(512)
+            .raw(b"isomiso2avc1mp41")
+            .take(),
+    );
+    let payload: Vec<u8> = samples
+        .iter()
+        .flat_map(|s| s.data.iter().copied())
+        .collect();
     let mdat = boxed(b"mdat", &payload);
     if faststart {
         // The moov's size does not depend on the offset value, so measure it first.
