@@ -1,5 +1,7 @@
 //! Command-line front end. One file per subcommand; each drives the library, never the GUI.
 
+mod convert;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -10,7 +12,10 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Convert a PyTorch checkpoint (.bin/.pth, shards) to safetensors.
+    Convert(convert::ConvertArgs),
+}
 
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -19,5 +24,6 @@ pub fn run() -> anyhow::Result<()> {
             println!("showo-studio {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Some(Command::Convert(args)) => convert::run(args),
     }
 }
