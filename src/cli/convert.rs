@@ -37,14 +37,21 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
     };
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} converting [{bar:40}] {bytes}/{total_bytes} ({eta})")
-            .context("progress bar template")?
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} converting [{bar:40}] {bytes}/{total_bytes} ({eta})",
+        )
+        .context("progress bar template")?
+        .progress_chars("=> "),
     );
-    let report = convert_to_safetensors_with(&args.src, &args.dst, &ConvertOptions { dtype }, |done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-    });
+    let report = convert_to_safetensors_with(
+        &args.src,
+        &args.dst,
+        &ConvertOptions { dtype },
+        |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        },
+    );
     bar.finish_and_clear();
     let report = report.with_context(|| format!("converting {}", args.src.display()))?;
 

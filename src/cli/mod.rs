@@ -5,7 +5,11 @@ mod convert;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "showo-studio", version, about = "Show-o2 studio and command-line tools")]
+#[command(
+    name = "showo-studio",
+    version,
+    about = "Show-o2 studio and command-line tools"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

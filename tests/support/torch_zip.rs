@@ -34,7 +34,13 @@ impl View {
         for d in (0..shape.len().saturating_sub(1)).rev() {
             strides[d] = strides[d + 1] * shape[d + 1];
         }
-        Self { name: name.into(), storage: storage.into(), offset: 0, shape: shape.to_vec(), strides }
+        Self {
+            name: name.into(),
+            storage: storage.into(),
+            offset: 0,
+            shape: shape.to_vec(),
+            strides,
+        }
     }
 }
 
@@ -73,7 +79,10 @@ fn push_int_tuple(p: &mut Vec<u8>, values: &[usize]) {
 pub fn state_dict_pickle(storages: &[Storage], views: &[View]) -> Vec<u8> {
     let mut p = vec![0x80, 2, b'}', b'('];
     for view in views {
-        let storage = storages.iter().find(|s| s.key == view.storage).expect("view of a known storage");
+        let storage = storages
+            .iter()
+            .find(|s| s.key == view.storage)
+            .expect("view of a known storage");
         push_str(&mut p, &view.name);
         p.extend(b"ctorch._utils\n_rebuild_tensor_v2\n(");
         // Persistent id: ('storage', torch.XStorage, key, 'cpu', numel).
@@ -97,6 +106,18 @@ pub fn state_dict_pickle(storages: &[Storage], views: &[View]) -> Vec<u8> {
 
 /// Writes a torch.save zip with the given storages and state-dict views.
 pub fn write_torch_zip(path: &Path, archive: &str, storages: &[Storage], views: &[View]) {
+    write_torch_zip_with(path, archive, storages, views, false);
+}
+
+/// Like [`write_torch_zip`]; `zip64` forces zip64 headers, as torch writes for files over 4 GiB
+/// (the real 1.5B checkpoint is 5.7 GB).
+pub fn write_torch_zip_with(
+    path: &Path,
+    archive: &str,
+    storages: &[Storage],
+    views: &[View],
+    zip64: bool,
+) {
     let pickle = state_dict_pickle(storages, views);
     let mut members: Vec<(String, Vec<u8>)> = vec![
         (format!("{archive}/data.pkl"), pickle),
@@ -106,15 +127,24 @@ pub fn write_torch_zip(path: &Path, archive: &str, storages: &[Storage], views: 
         members.push((format!("{archive}/data/{}", s.key), s.bytes.clone()));
     }
     members.push((format!("{archive}/version"), b"3\n".to_vec()));
-    let refs: Vec<(&str, &[u8])> = members.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
-    write_raw_zip(path, &refs);
+    let refs: Vec<(&str, &[u8])> = members
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    write_zip(path, &refs, zip64);
 }
 
 /// Writes a zip of stored (uncompressed) members.
 pub fn write_raw_zip(path: &Path, members: &[(&str, &[u8])]) {
+    write_zip(path, members, false);
+}
+
+fn write_zip(path: &Path, members: &[(&str, &[u8])], zip64: bool) {
     let file = std::fs::File::create(path).expect("create zip");
     let mut zip = zip::ZipWriter::new(file);
-    let options = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
+    let options = SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Stored)
+        .large_file(zip64);
     for (name, bytes) in members {
         zip.start_file(*name, options).expect("zip member");
         zip.write_all(bytes).expect("zip data");

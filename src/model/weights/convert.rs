@@ -58,12 +58,18 @@ pub fn convert_to_safetensors_with(
     options: &ConvertOptions,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<ConvertReport, WeightError> {
-    let fail = |why: String| WeightError::Convert { src: src.to_path_buf(), dst: dst.to_path_buf(), why };
+    let fail = |why: String| WeightError::Convert {
+        src: src.to_path_buf(),
+        dst: dst.to_path_buf(),
+        why,
+    };
     let store = WeightStore::open(src)?;
     let src_is_dir = src.is_dir();
     let output = output_path(src, dst, src_is_dir);
     if store.files().iter().any(|f| same_file(f, &output)) {
-        return Err(fail("the output would overwrite the checkpoint being read".to_string()));
+        return Err(fail(
+            "the output would overwrite the checkpoint being read".to_string(),
+        ));
     }
     if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| WeightError::io(dir, e))?;
@@ -84,8 +90,18 @@ pub fn convert_to_safetensors_with(
         WeightError::io(&output, e)
     })?;
 
-    let copied = if src_is_dir { copy_side_files(src, output.parent().unwrap_or(dst))? } else { Vec::new() };
-    Ok(ConvertReport { output, tensors: plan.len(), data_bytes: total, aliases: store.aliases(), copied })
+    let copied = if src_is_dir {
+        copy_side_files(src, output.parent().unwrap_or(dst))?
+    } else {
+        Vec::new()
+    };
+    Ok(ConvertReport {
+        output,
+        tensors: plan.len(),
+        data_bytes: total,
+        aliases: store.aliases(),
+        copied,
+    })
 }
 
 /// One tensor of the output: its name, output dtype, shape and byte size.
@@ -98,12 +114,17 @@ struct Planned {
     cast_to: Option<DType>,
 }
 
-fn plan_tensors(store: &WeightStore, options: &ConvertOptions) -> Result<Vec<Planned>, WeightError> {
+fn plan_tensors(
+    store: &WeightStore,
+    options: &ConvertOptions,
+) -> Result<Vec<Planned>, WeightError> {
     let mut plan = Vec::with_capacity(store.len());
     for name in store.names() {
         let stored = store.stored_dtype(&name).expect("name from the store");
         let shape = store.shape(&name).expect("name from the store");
-        let cast_to = options.dtype.filter(|&d| stored.is_float() && stored.to_candle() != Some(d));
+        let cast_to = options
+            .dtype
+            .filter(|&d| stored.is_float() && stored.to_candle() != Some(d));
         let dtype = match cast_to {
             Some(d) => candle_to_stored(d),
             None => stored,
@@ -113,7 +134,13 @@ fn plan_tensors(store: &WeightStore, options: &ConvertOptions) -> Result<Vec<Pla
             return Err(WeightError::UnsupportedDtype { name, file, dtype });
         }
         let bytes = shape.iter().product::<usize>() * dtype.size_in_bytes();
-        plan.push(Planned { name, dtype, shape, bytes, cast_to });
+        plan.push(Planned {
+            name,
+            dtype,
+            shape,
+            bytes,
+            cast_to,
+        });
     }
     Ok(plan)
 }
@@ -131,7 +158,10 @@ fn candle_to_stored(dtype: DType) -> StoredDtype {
 /// follows in the same order), with `format: pt` metadata, padded with spaces to 8 bytes.
 fn header_bytes(plan: &[Planned]) -> Result<Vec<u8>, serde_json::Error> {
     let mut map = serde_json::Map::new();
-    map.insert("__metadata__".to_string(), serde_json::json!({ "format": "pt" }));
+    map.insert(
+        "__metadata__".to_string(),
+        serde_json::json!({ "format": "pt" }),
+    );
     let mut offset = 0usize;
     for t in plan {
         let entry = serde_json::json!({
@@ -160,7 +190,8 @@ fn write_file(
     let io = |e| WeightError::io(temp, e);
     let file = std::fs::File::create(temp).map_err(io)?;
     let mut out = std::io::BufWriter::with_capacity(8 << 20, file);
-    out.write_all(&(header.len() as u64).to_le_bytes()).map_err(io)?;
+    out.write_all(&(header.len() as u64).to_le_bytes())
+        .map_err(io)?;
     out.write_all(header).map_err(io)?;
     let mut done = 0u64;
     progress(done, total);
@@ -169,10 +200,13 @@ fn write_file(
             None => out.write_all(&store.raw_bytes(&t.name)?).map_err(io)?,
             Some(dtype) => {
                 let tensor = store.load(&t.name, dtype, &Device::Cpu)?;
-                let bytes = tensor_bytes(&tensor).map_err(|source| WeightError::Tensor {
+                let bytes = tensor_bytes(&tensor).map_err(|cause| WeightError::Tensor {
                     name: t.name.clone(),
-                    file: store.file_of(&t.name).unwrap_or(Path::new("")).to_path_buf(),
-                    source,
+                    file: store
+                        .file_of(&t.name)
+                        .unwrap_or(Path::new(""))
+                        .to_path_buf(),
+                    cause: Box::new(cause),
                 })?;
                 out.write_all(&bytes).map_err(io)?;
             }
@@ -188,10 +222,26 @@ fn write_file(
 fn tensor_bytes(tensor: &Tensor) -> candle_core::Result<Vec<u8>> {
     let flat = tensor.flatten_all()?;
     Ok(match flat.dtype() {
-        DType::F64 => flat.to_vec1::<f64>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        DType::F32 => flat.to_vec1::<f32>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        DType::F16 => flat.to_vec1::<half::f16>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        DType::BF16 => flat.to_vec1::<half::bf16>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        DType::F64 => flat
+            .to_vec1::<f64>()?
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect(),
+        DType::F32 => flat
+            .to_vec1::<f32>()?
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect(),
+        DType::F16 => flat
+            .to_vec1::<half::f16>()?
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect(),
+        DType::BF16 => flat
+            .to_vec1::<half::bf16>()?
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect(),
         other => candle_core::bail!("cannot write a {other:?} tensor as a converted float"),
     })
 }
@@ -213,7 +263,10 @@ fn output_path(src: &Path, dst: &Path, src_is_dir: bool) -> PathBuf {
 }
 
 fn temp_path(output: &Path) -> PathBuf {
-    let name = output.file_name().and_then(|n| n.to_str()).unwrap_or("model.safetensors");
+    let name = output
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("model.safetensors");
     output.with_file_name(format!(".{name}.partial-{}", std::process::id()))
 }
 
@@ -232,7 +285,9 @@ fn copy_side_files(src: &Path, dst_dir: &Path) -> Result<Vec<PathBuf>, WeightErr
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for path in paths {
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
         if !path.is_file() || !name.ends_with(".json") || name.ends_with(".index.json") {
             continue;
         }
@@ -240,7 +295,10 @@ fn copy_side_files(src: &Path, dst_dir: &Path) -> Result<Vec<PathBuf>, WeightErr
         if same_file(&path, &target) {
             continue;
         }
-        std::fs::copy(&path, &target).map_err(|e| WeightError::io(&target, e))?;
+        // Read and write rather than fs::copy, which would also copy a read-only mode and make
+        // a second conversion into the same folder fail.
+        let bytes = std::fs::read(&path).map_err(|e| WeightError::io(&path, e))?;
+        std::fs::write(&target, bytes).map_err(|e| WeightError::io(&target, e))?;
         copied.push(target);
     }
     Ok(copied)
@@ -253,17 +311,38 @@ mod tests {
     #[test]
     fn output_names_follow_the_source() {
         let out = Path::new("/tmp/out");
-        assert_eq!(output_path(Path::new("a/pytorch_model.bin"), out, false), out.join("model.safetensors"));
-        assert_eq!(output_path(Path::new("a/vae.pth"), out, false), out.join("vae.safetensors"));
+        assert_eq!(
+            output_path(Path::new("a/pytorch_model.bin"), out, false),
+            out.join("model.safetensors")
+        );
+        assert_eq!(
+            output_path(Path::new("a/vae.pth"), out, false),
+            out.join("vae.safetensors")
+        );
         let file = Path::new("/tmp/x.safetensors");
-        assert_eq!(output_path(Path::new("a/vae.pth"), file, false), file.to_path_buf());
+        assert_eq!(
+            output_path(Path::new("a/vae.pth"), file, false),
+            file.to_path_buf()
+        );
     }
 
     #[test]
     fn header_is_padded_and_ordered() {
         let plan = vec![
-            Planned { name: "a".into(), dtype: StoredDtype::F32, shape: vec![2], bytes: 8, cast_to: None },
-            Planned { name: "b".into(), dtype: StoredDtype::BF16, shape: vec![3], bytes: 6, cast_to: None },
+            Planned {
+                name: "a".into(),
+                dtype: StoredDtype::F32,
+                shape: vec![2],
+                bytes: 8,
+                cast_to: None,
+            },
+            Planned {
+                name: "b".into(),
+                dtype: StoredDtype::BF16,
+                shape: vec![3],
+                bytes: 6,
+                cast_to: None,
+            },
         ];
         let header = header_bytes(&plan).unwrap();
         assert_eq!(header.len() % 8, 0);

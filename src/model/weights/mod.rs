@@ -19,7 +19,9 @@ mod torch_source;
 
 use std::path::{Path, PathBuf};
 
-pub use convert::{ConvertOptions, ConvertReport, convert_to_safetensors, convert_to_safetensors_with};
+pub use convert::{
+    ConvertOptions, ConvertReport, convert_to_safetensors, convert_to_safetensors_with,
+};
 pub use store::WeightStore;
 
 /// The element type a tensor has on disk. Wider than candle's `DType` because checkpoints may
@@ -103,8 +105,13 @@ impl std::fmt::Display for StoredDtype {
 /// message names the file (and the tensor, where there is one) and what was expected.
 #[derive(thiserror::Error, Debug)]
 pub enum WeightError {
-    #[error("cannot read {}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    // The cause is part of the message (not a `source`) so that one line says it all, in the
+    // GUI as on the CLI, without anyhow printing it twice.
+    #[error("cannot read {}: {cause}", path.display())]
+    Io {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
 
     #[error("{} is truncated or damaged: {why}", path.display())]
     Truncated { path: PathBuf, why: String },
@@ -121,13 +128,20 @@ pub enum WeightError {
     UnsafePickle { path: PathBuf, global: String },
 
     #[error("no checkpoint found in {}: looked for {}", dir.display(), looked_for.join(", "))]
-    NoCheckpointInDir { dir: PathBuf, looked_for: Vec<String> },
+    NoCheckpointInDir {
+        dir: PathBuf,
+        looked_for: Vec<String>,
+    },
 
     #[error("bad shard index {}: {why}", path.display())]
     BadIndex { path: PathBuf, why: String },
 
     #[error("tensor `{name}` is in both {} and {}", first.display(), second.display())]
-    DuplicateTensor { name: String, first: PathBuf, second: PathBuf },
+    DuplicateTensor {
+        name: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
 
     #[error("tensor `{name}` not found (searched {})", paths(files))]
     MissingTensor { name: String, files: Vec<PathBuf> },
@@ -137,7 +151,12 @@ pub enum WeightError {
          (does the config match the checkpoint?)",
         file.display()
     )]
-    ShapeMismatch { name: String, file: PathBuf, expected: Vec<usize>, found: Vec<usize> },
+    ShapeMismatch {
+        name: String,
+        file: PathBuf,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
 
     #[error(
         "{} tensor(s) of {} were not used by the model (wrong config or wrong checkpoint?): {}",
@@ -148,24 +167,45 @@ pub enum WeightError {
     UnusedTensors { names: Vec<String>, file: PathBuf },
 
     #[error("tensor `{name}` in {} has dtype {dtype}, which cannot be loaded", file.display())]
-    UnsupportedDtype { name: String, file: PathBuf, dtype: StoredDtype },
+    UnsupportedDtype {
+        name: String,
+        file: PathBuf,
+        dtype: StoredDtype,
+    },
 
-    #[error("tensor `{name}` from {}: {source}", file.display())]
-    Tensor { name: String, file: PathBuf, source: candle_core::Error },
+    #[error("tensor `{name}` from {}: {cause}", file.display())]
+    Tensor {
+        name: String,
+        file: PathBuf,
+        cause: Box<candle_core::Error>,
+    },
 
     #[error("cannot convert {} to {}: {why}", src.display(), dst.display())]
-    Convert { src: PathBuf, dst: PathBuf, why: String },
+    Convert {
+        src: PathBuf,
+        dst: PathBuf,
+        why: String,
+    },
 }
 
 impl WeightError {
-    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        Self::Io { path: path.to_path_buf(), source }
+    pub(crate) fn io(path: &Path, cause: std::io::Error) -> Self {
+        Self::Io {
+            path: path.to_path_buf(),
+            cause,
+        }
     }
     pub(crate) fn truncated(path: &Path, why: impl Into<String>) -> Self {
-        Self::Truncated { path: path.to_path_buf(), why: why.into() }
+        Self::Truncated {
+            path: path.to_path_buf(),
+            why: why.into(),
+        }
     }
     pub(crate) fn not_checkpoint(path: &Path, why: impl Into<String>) -> Self {
-        Self::NotACheckpoint { path: path.to_path_buf(), why: why.into() }
+        Self::NotACheckpoint {
+            path: path.to_path_buf(),
+            why: why.into(),
+        }
     }
 }
 
@@ -173,13 +213,22 @@ fn paths(files: &[PathBuf]) -> String {
     if files.is_empty() {
         return "no files".to_string();
     }
-    files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The first few names, so that a message about 300 stray tensors stays readable.
 fn preview(names: &[String]) -> String {
     const SHOWN: usize = 12;
-    let mut text = names.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    let mut text = names
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
     if names.len() > SHOWN {
         text.push_str(&format!(", ... and {} more", names.len() - SHOWN));
     }
@@ -193,7 +242,11 @@ pub(crate) enum DataLayout {
     Contiguous { start: usize, len: usize },
     /// A strided view into a storage (PyTorch views that were saved without `.contiguous()`):
     /// element `i` (multi-index) is at `storage_start + (offset + Σ iₖ·strides[k]) · elem_size`.
-    Strided { storage_start: usize, offset: usize, strides: Vec<usize> },
+    Strided {
+        storage_start: usize,
+        offset: usize,
+        strides: Vec<usize>,
+    },
 }
 
 /// One tensor of a source file, before the store assigns it a file index.

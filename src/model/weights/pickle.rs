@@ -78,6 +78,9 @@ pub(crate) struct TensorRef {
     pub strides: Vec<usize>,
 }
 
+/// A container that the memo and the stack both refer to.
+type Shared<T> = Rc<RefCell<T>>;
+
 /// A value on the pickle stack. Containers are shared (`Rc`) because the memo hands out
 /// references that later opcodes mutate (the top dict is memoised, then filled).
 /// No `Debug`: a crafted pickle can make a list contain itself.
@@ -92,8 +95,8 @@ pub(crate) enum Value {
     Str(Rc<str>),
     Bytes(Rc<[u8]>),
     Tuple(Rc<[Value]>),
-    List(Rc<RefCell<Vec<Value>>>),
-    Dict(Rc<RefCell<Vec<(Value, Value)>>>),
+    List(Shared<Vec<Value>>),
+    Dict(Shared<Vec<(Value, Value)>>),
     Global(Global),
     Storage(Rc<StorageRef>),
     Tensor(Rc<TensorRef>),
@@ -132,7 +135,9 @@ impl std::fmt::Display for PickleError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Unsafe(global) => write!(f, "pickle names the disallowed global `{global}`"),
-            Self::Truncated { offset } => write!(f, "pickle ends at byte {offset} before its STOP opcode"),
+            Self::Truncated { offset } => {
+                write!(f, "pickle ends at byte {offset} before its STOP opcode")
+            }
             Self::Malformed { offset, why } => write!(f, "pickle byte {offset}: {why}"),
         }
     }
@@ -140,8 +145,15 @@ impl std::fmt::Display for PickleError {
 
 /// Interprets `bytes` and returns the value left by `STOP`.
 pub(crate) fn load(bytes: &[u8]) -> Result<Value, PickleError> {
-    Machine { bytes, pos: 0, op_start: 0, stack: Vec::new(), marks: Vec::new(), memo: HashMap::new() }
-        .run()
+    Machine {
+        bytes,
+        pos: 0,
+        op_start: 0,
+        stack: Vec::new(),
+        marks: Vec::new(),
+        memo: HashMap::new(),
+    }
+    .run()
 }
 
 struct Machine<'a> {
@@ -351,14 +363,19 @@ impl<'a> Machine<'a> {
     }
 
     fn malformed(&self, why: impl Into<String>) -> PickleError {
-        PickleError::Malformed { offset: self.op_start, why: why.into() }
+        PickleError::Malformed {
+            offset: self.op_start,
+            why: why.into(),
+        }
     }
 
     fn take(&mut self, n: usize) -> Step<&'a [u8]> {
         let bytes: &'a [u8] = self.bytes;
         let end = self.pos.checked_add(n).filter(|&end| end <= bytes.len());
         let Some(end) = end else {
-            return Err(PickleError::Truncated { offset: bytes.len() });
+            return Err(PickleError::Truncated {
+                offset: bytes.len(),
+            });
         };
         let slice = &bytes[self.pos..end];
         self.pos = end;
@@ -378,7 +395,9 @@ impl<'a> Machine<'a> {
 
     fn take_len_u64(&mut self) -> Step<usize> {
         let len = u64::from_le_bytes(self.take_array()?);
-        usize::try_from(len).map_err(|_| PickleError::Truncated { offset: self.bytes.len() })
+        usize::try_from(len).map_err(|_| PickleError::Truncated {
+            offset: self.bytes.len(),
+        })
     }
 
     /// A little-endian two's-complement integer of `len` bytes (LONG1 / LONG4).
@@ -408,7 +427,9 @@ impl<'a> Machine<'a> {
     fn take_line(&mut self) -> Step<String> {
         let rest = &self.bytes[self.pos..];
         let Some(len) = rest.iter().position(|&b| b == b'\n') else {
-            return Err(PickleError::Truncated { offset: self.bytes.len() });
+            return Err(PickleError::Truncated {
+                offset: self.bytes.len(),
+            });
         };
         let line = String::from_utf8_lossy(&rest[..len]).into_owned();
         self.pos += len + 1;
@@ -423,7 +444,9 @@ impl<'a> Machine<'a> {
     }
 
     fn peek(&self) -> Step<&Value> {
-        self.stack.last().ok_or_else(|| self.malformed("stack underflow"))
+        self.stack
+            .last()
+            .ok_or_else(|| self.malformed("stack underflow"))
     }
 
     fn pop_mark(&mut self) -> Step<Vec<Value>> {
@@ -436,14 +459,14 @@ impl<'a> Machine<'a> {
         Ok(self.stack.split_off(mark))
     }
 
-    fn list_top(&self) -> Step<Rc<RefCell<Vec<Value>>>> {
+    fn list_top(&self) -> Step<Shared<Vec<Value>>> {
         match self.peek()? {
             Value::List(list) => Ok(list.clone()),
             other => Err(self.malformed(format!("APPEND to a {}", other.kind()))),
         }
     }
 
-    fn dict_top(&self) -> Step<Rc<RefCell<Vec<(Value, Value)>>>> {
+    fn dict_top(&self) -> Step<Shared<Vec<(Value, Value)>>> {
         match self.peek()? {
             Value::Dict(dict) => Ok(dict.clone()),
             other => Err(self.malformed(format!("SETITEM on a {}", other.kind()))),
@@ -451,7 +474,7 @@ impl<'a> Machine<'a> {
     }
 
     fn pairs(&self, items: Vec<Value>) -> Step<Vec<(Value, Value)>> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err(self.malformed("odd number of dict items"));
         }
         let mut pairs = Vec::with_capacity(items.len() / 2);
@@ -485,15 +508,23 @@ impl<'a> Machine<'a> {
             return Err(self.malformed("persistent id is not a tuple"));
         };
         match &items[..] {
-            [Value::Str(tag), Value::Global(Global::StorageType(dtype)), key, _location, numel]
-                if &**tag == "storage" =>
-            {
+            [
+                Value::Str(tag),
+                Value::Global(Global::StorageType(dtype)),
+                key,
+                _location,
+                numel,
+            ] if &**tag == "storage" => {
                 let key = match key {
                     Value::Str(s) => s.to_string(),
                     Value::Int(i) => i.to_string(),
                     _ => return Err(self.malformed("storage key is not a string")),
                 };
-                Ok(StorageRef { dtype: *dtype, key, numel: self.usize_of(numel, "storage size")? })
+                Ok(StorageRef {
+                    dtype: *dtype,
+                    key,
+                    numel: self.usize_of(numel, "storage size")?,
+                })
             }
             _ => Err(self.malformed("persistent id is not ('storage', type, key, location, size)")),
         }
@@ -501,8 +532,9 @@ impl<'a> Machine<'a> {
 
     fn usize_of(&self, value: &Value, what: &str) -> Step<usize> {
         match value {
-            Value::Int(i) => usize::try_from(*i)
-                .map_err(|_| self.malformed(format!("{what} {i} is negative"))),
+            Value::Int(i) => {
+                usize::try_from(*i).map_err(|_| self.malformed(format!("{what} {i} is negative")))
+            }
             other => Err(self.malformed(format!("{what} is a {}, not an int", other.kind()))),
         }
     }
@@ -510,7 +542,11 @@ impl<'a> Machine<'a> {
     fn usizes_of(&self, value: &Value, what: &str) -> Step<Vec<usize>> {
         match value {
             Value::Tuple(items) => items.iter().map(|v| self.usize_of(v, what)).collect(),
-            Value::List(items) => items.borrow().iter().map(|v| self.usize_of(v, what)).collect(),
+            Value::List(items) => items
+                .borrow()
+                .iter()
+                .map(|v| self.usize_of(v, what))
+                .collect(),
             other => Err(self.malformed(format!("{what} is a {}, not a tuple", other.kind()))),
         }
     }
@@ -552,12 +588,19 @@ impl<'a> Machine<'a> {
                 _ => Err(self.malformed("parameter rebuild without a tensor")),
             },
             Global::RebuildFromTypeV2 => {
-                let [Value::Global(func), Value::Global(Global::TensorType), Value::Tuple(inner), _] =
-                    args
+                let [
+                    Value::Global(func),
+                    Value::Global(Global::TensorType),
+                    Value::Tuple(inner),
+                    _,
+                ] = args
                 else {
                     return Err(self.malformed("unexpected _rebuild_from_type_v2 arguments"));
                 };
-                if !matches!(func, Global::RebuildTensorV2 | Global::RebuildTensor | Global::RebuildParameter) {
+                if !matches!(
+                    func,
+                    Global::RebuildTensorV2 | Global::RebuildTensor | Global::RebuildParameter
+                ) {
                     return Err(self.malformed("_rebuild_from_type_v2 of a non-tensor function"));
                 }
                 self.apply(*func, inner)
@@ -593,15 +636,26 @@ mod tests {
     #[test]
     fn reads_a_tensor_state_dict() {
         let value = load(&state_dict_pickle()).expect("valid pickle");
-        let Value::Dict(dict) = value else { panic!("not a dict") };
+        let Value::Dict(dict) = value else {
+            panic!("not a dict")
+        };
         let dict = dict.borrow();
         assert_eq!(dict.len(), 1);
-        let (Value::Str(key), Value::Tensor(t)) = &dict[0] else { panic!("not str -> tensor") };
+        let (Value::Str(key), Value::Tensor(t)) = &dict[0] else {
+            panic!("not str -> tensor")
+        };
         assert_eq!(&**key, "w");
         assert_eq!(t.shape, vec![2, 3]);
         assert_eq!(t.strides, vec![3, 1]);
         assert_eq!(t.offset, 0);
-        assert_eq!(*t.storage, StorageRef { dtype: StoredDtype::F32, key: "0".into(), numel: 6 });
+        assert_eq!(
+            *t.storage,
+            StorageRef {
+                dtype: StoredDtype::F32,
+                key: "0".into(),
+                numel: 6
+            }
+        );
     }
 
     #[test]
@@ -621,13 +675,19 @@ mod tests {
     #[test]
     fn refuses_stack_global_eval() {
         let p = b"\x80\x04\x8c\x08builtins\x8c\x04eval\x93\x8c\x011\x85R.";
-        assert_eq!(load(p).err(), Some(PickleError::Unsafe("builtins.eval".into())));
+        assert_eq!(
+            load(p).err(),
+            Some(PickleError::Unsafe("builtins.eval".into()))
+        );
     }
 
     #[test]
     fn refuses_unknown_torch_globals_and_calls_of_types() {
         let p = b"\x80\x02ctorch\nload\n.";
-        assert_eq!(load(p).err(), Some(PickleError::Unsafe("torch.load".into())));
+        assert_eq!(
+            load(p).err(),
+            Some(PickleError::Unsafe("torch.load".into()))
+        );
         let p = b"\x80\x02ctorch\nFloatStorage\n)R.";
         assert!(matches!(load(p), Err(PickleError::Malformed { .. })));
     }
@@ -636,7 +696,10 @@ mod tests {
     fn refuses_opcodes_torch_does_not_write() {
         // INST ('i') can instantiate arbitrary classes in real pickle.
         let p = b"\x80\x02(ios\nsystem\n.";
-        assert!(matches!(load(p), Err(PickleError::Malformed { offset: 3, .. })));
+        assert!(matches!(
+            load(p),
+            Err(PickleError::Malformed { offset: 3, .. })
+        ));
     }
 
     #[test]

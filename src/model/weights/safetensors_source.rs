@@ -23,21 +23,38 @@ struct HeaderEntry {
 
 pub(crate) fn read_entries(path: &Path, bytes: &[u8]) -> Result<Vec<RawEntry>, WeightError> {
     let Some(len_bytes) = bytes.get(..8) else {
-        return Err(WeightError::truncated(path, format!("only {} bytes, less than the 8-byte header length", bytes.len())));
+        return Err(WeightError::truncated(
+            path,
+            format!(
+                "only {} bytes, less than the 8-byte header length",
+                bytes.len()
+            ),
+        ));
     };
     let header_len = u64::from_le_bytes(len_bytes.try_into().expect("8 bytes"));
     if header_len > MAX_HEADER_BYTES {
-        return Err(WeightError::not_checkpoint(path, format!("safetensors header length {header_len} is implausible")));
+        return Err(WeightError::not_checkpoint(
+            path,
+            format!("safetensors header length {header_len} is implausible"),
+        ));
     }
     let header_end = 8 + header_len as usize;
     let Some(header) = bytes.get(8..header_end) else {
         return Err(WeightError::truncated(
             path,
-            format!("the header claims {header_len} bytes but the file has only {}", bytes.len()),
+            format!(
+                "the header claims {header_len} bytes but the file has only {}",
+                bytes.len()
+            ),
         ));
     };
-    let header: BTreeMap<String, serde_json::Value> = serde_json::from_slice(header)
-        .map_err(|e| WeightError::not_checkpoint(path, format!("safetensors header is not a JSON object: {e}")))?;
+    let header: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(header).map_err(|e| {
+            WeightError::not_checkpoint(
+                path,
+                format!("safetensors header is not a JSON object: {e}"),
+            )
+        })?;
 
     let data_len = bytes.len() - header_end;
     let mut entries = Vec::with_capacity(header.len());
@@ -45,9 +62,12 @@ pub(crate) fn read_entries(path: &Path, bytes: &[u8]) -> Result<Vec<RawEntry>, W
         if name == "__metadata__" {
             continue;
         }
-        let bad = |why: String| WeightError::not_checkpoint(path, format!("tensor `{name}`: {why}"));
-        let entry: HeaderEntry = serde_json::from_value(value).map_err(|e| bad(format!("bad header entry: {e}")))?;
-        let dtype = parse_dtype(&entry.dtype).ok_or_else(|| bad(format!("unknown dtype {}", entry.dtype)))?;
+        let bad =
+            |why: String| WeightError::not_checkpoint(path, format!("tensor `{name}`: {why}"));
+        let entry: HeaderEntry =
+            serde_json::from_value(value).map_err(|e| bad(format!("bad header entry: {e}")))?;
+        let dtype = parse_dtype(&entry.dtype)
+            .ok_or_else(|| bad(format!("unknown dtype {}", entry.dtype)))?;
         let [begin, end] = entry.data_offsets;
         if begin > end {
             return Err(bad(format!("data_offsets [{begin}, {end}] are reversed")));
@@ -55,11 +75,16 @@ pub(crate) fn read_entries(path: &Path, bytes: &[u8]) -> Result<Vec<RawEntry>, W
         if end > data_len {
             return Err(WeightError::truncated(
                 path,
-                format!("tensor `{name}` ends at data byte {end} but the data section has only {data_len} bytes"),
+                format!(
+                    "tensor `{name}` ends at data byte {end} but the data section has only {data_len} bytes"
+                ),
             ));
         }
         let elem = dtype.size_in_bytes();
-        let numel = entry.shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+        let numel = entry
+            .shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d));
         if elem > 0 {
             let needed = numel.and_then(|n| n.checked_mul(elem));
             if needed != Some(end - begin) {
@@ -75,7 +100,10 @@ pub(crate) fn read_entries(path: &Path, bytes: &[u8]) -> Result<Vec<RawEntry>, W
             name,
             dtype,
             shape: entry.shape,
-            layout: DataLayout::Contiguous { start: header_end + begin, len: end - begin },
+            layout: DataLayout::Contiguous {
+                start: header_end + begin,
+                len: end - begin,
+            },
         });
     }
     Ok(entries)
@@ -126,7 +154,13 @@ mod tests {
         assert_eq!(entries[0].name, "a");
         assert_eq!(entries[0].layout, DataLayout::Contiguous { start, len: 16 });
         assert_eq!(entries[1].dtype, StoredDtype::BF16);
-        assert_eq!(entries[1].layout, DataLayout::Contiguous { start: start + 16, len: 6 });
+        assert_eq!(
+            entries[1].layout,
+            DataLayout::Contiguous {
+                start: start + 16,
+                len: 6
+            }
+        );
     }
 
     #[test]
@@ -140,7 +174,8 @@ mod tests {
         let err = read_entries(Path::new("lie.safetensors"), &file(wrong_size, 16)).unwrap_err();
         assert!(matches!(err, WeightError::NotACheckpoint { .. }), "{err}");
 
-        let overflow = r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,16]}}"#;
+        let overflow =
+            r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,16]}}"#;
         assert!(read_entries(Path::new("o.safetensors"), &file(overflow, 16)).is_err());
     }
 

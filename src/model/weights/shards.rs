@@ -60,7 +60,10 @@ pub(crate) fn resolve(path: &Path) -> Result<Resolved, WeightError> {
         .filter(|p| p.is_file() && extension_in(p, WEIGHT_EXTENSIONS))
         .collect();
     found.sort();
-    let safetensors: Vec<&PathBuf> = found.iter().filter(|p| extension_in(p, &["safetensors"])).collect();
+    let safetensors: Vec<&PathBuf> = found
+        .iter()
+        .filter(|p| extension_in(p, &["safetensors"]))
+        .collect();
     if let [only] = safetensors[..] {
         return resolve_file(only);
     }
@@ -71,9 +74,15 @@ pub(crate) fn resolve(path: &Path) -> Result<Resolved, WeightError> {
     looked_for.push(if found.is_empty() {
         "a single *.safetensors / *.bin / *.pth / *.pt file".to_string()
     } else {
-        format!("a single weight file (found {}, which is ambiguous)", found.len())
+        format!(
+            "a single weight file (found {}, which is ambiguous)",
+            found.len()
+        )
     });
-    Err(WeightError::NoCheckpointInDir { dir: path.to_path_buf(), looked_for })
+    Err(WeightError::NoCheckpointInDir {
+        dir: path.to_path_buf(),
+        looked_for,
+    })
 }
 
 fn resolve_file(path: &Path) -> Result<Resolved, WeightError> {
@@ -82,16 +91,25 @@ fn resolve_file(path: &Path) -> Result<Resolved, WeightError> {
         let mut files: Vec<PathBuf> = index.weight_map.values().cloned().collect();
         files.sort();
         files.dedup();
-        return Ok(Resolved { files, index: Some(index) });
+        return Ok(Resolved {
+            files,
+            index: Some(index),
+        });
     }
-    Ok(Resolved { files: vec![path.to_path_buf()], index: None })
+    Ok(Resolved {
+        files: vec![path.to_path_buf()],
+        index: None,
+    })
 }
 
 pub(crate) fn read_index(path: &Path) -> Result<ShardIndex, WeightError> {
     let text = std::fs::read_to_string(path).map_err(|e| WeightError::io(path, e))?;
-    let bad = |why: String| WeightError::BadIndex { path: path.to_path_buf(), why };
-    let parsed: IndexJson =
-        serde_json::from_str(&text).map_err(|e| bad(format!("not an index json with a weight_map: {e}")))?;
+    let bad = |why: String| WeightError::BadIndex {
+        path: path.to_path_buf(),
+        why,
+    };
+    let parsed: IndexJson = serde_json::from_str(&text)
+        .map_err(|e| bad(format!("not an index json with a weight_map: {e}")))?;
     if parsed.weight_map.is_empty() {
         return Err(bad("its weight_map is empty".to_string()));
     }
@@ -100,16 +118,27 @@ pub(crate) fn read_index(path: &Path) -> Result<ShardIndex, WeightError> {
     for (name, shard) in parsed.weight_map {
         // Shards live beside the index; a path that climbs out of that folder is refused.
         let relative = Path::new(&shard);
-        if relative.components().any(|c| !matches!(c, Component::Normal(_))) {
-            return Err(bad(format!("tensor `{name}` points at {shard}, which is not a file beside the index")));
+        if relative
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_)))
+        {
+            return Err(bad(format!(
+                "tensor `{name}` points at {shard}, which is not a file beside the index"
+            )));
         }
         let shard_path = dir.join(relative);
         if !shard_path.is_file() {
-            return Err(bad(format!("tensor `{name}` is in shard {}, which does not exist", shard_path.display())));
+            return Err(bad(format!(
+                "tensor `{name}` is in shard {}, which does not exist",
+                shard_path.display()
+            )));
         }
         weight_map.insert(name, shard_path);
     }
-    Ok(ShardIndex { path: path.to_path_buf(), weight_map })
+    Ok(ShardIndex {
+        path: path.to_path_buf(),
+        weight_map,
+    })
 }
 
 fn extension_in(path: &Path, extensions: &[&str]) -> bool {
@@ -133,7 +162,10 @@ mod tests {
     fn directory_prefers_safetensors_then_index_then_bin() {
         let dir = temp_dir("prefer");
         std::fs::write(dir.join("pytorch_model.bin"), b"x").unwrap();
-        assert_eq!(resolve(&dir).unwrap().files, vec![dir.join("pytorch_model.bin")]);
+        assert_eq!(
+            resolve(&dir).unwrap().files,
+            vec![dir.join("pytorch_model.bin")]
+        );
         std::fs::write(dir.join("s1.safetensors"), b"x").unwrap();
         std::fs::write(
             dir.join("model.safetensors.index.json"),
@@ -144,7 +176,10 @@ mod tests {
         assert_eq!(resolved.files, vec![dir.join("s1.safetensors")]);
         assert_eq!(resolved.index.unwrap().weight_map.len(), 2);
         std::fs::write(dir.join("model.safetensors"), b"x").unwrap();
-        assert_eq!(resolve(&dir).unwrap().files, vec![dir.join("model.safetensors")]);
+        assert_eq!(
+            resolve(&dir).unwrap().files,
+            vec![dir.join("model.safetensors")]
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -158,7 +193,10 @@ mod tests {
             r#"{"weight_map":{"x":"b.bin","y":"a.bin"}}"#,
         )
         .unwrap();
-        assert_eq!(resolve(&dir).unwrap().files, vec![dir.join("a.bin"), dir.join("b.bin")]);
+        assert_eq!(
+            resolve(&dir).unwrap().files,
+            vec![dir.join("a.bin"), dir.join("b.bin")]
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -168,7 +206,10 @@ mod tests {
         let index = dir.join("pytorch_model.bin.index.json");
         std::fs::write(&index, r#"{"weight_map":{"x":"missing.bin"}}"#).unwrap();
         let err = resolve(&dir).err().expect("missing shard");
-        assert!(err.to_string().contains("missing.bin") && err.to_string().contains("`x`"), "{err}");
+        assert!(
+            err.to_string().contains("missing.bin") && err.to_string().contains("`x`"),
+            "{err}"
+        );
         std::fs::write(&index, r#"{"weight_map":{"x":"../escape.bin"}}"#).unwrap();
         assert!(matches!(resolve(&dir), Err(WeightError::BadIndex { .. })));
         std::fs::write(&index, "not json").unwrap();
@@ -180,7 +221,10 @@ mod tests {
     fn empty_directory_lists_what_was_looked_for() {
         let dir = temp_dir("empty");
         let err = resolve(&dir).err().expect("nothing there");
-        assert!(err.to_string().contains("model.safetensors") && err.to_string().contains("pytorch_model.bin"));
+        assert!(
+            err.to_string().contains("model.safetensors")
+                && err.to_string().contains("pytorch_model.bin")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

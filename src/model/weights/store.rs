@@ -17,7 +17,9 @@ use super::{DataLayout, StoredDtype, WeightError, safetensors_source, torch_sour
 const MIN_CHECKPOINT_BYTES: usize = 16;
 
 /// Magic number that opens a pre-1.6 (non-zip) torch.save file.
-const LEGACY_TORCH_MAGIC: &[u8] = &[0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+const LEGACY_TORCH_MAGIC: &[u8] = &[
+    0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19,
+];
 
 /// An opened file. The map is read-only; the file must not be rewritten while the store lives.
 struct SourceFile {
@@ -51,7 +53,10 @@ impl std::fmt::Debug for WeightStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WeightStore")
             .field("origin", &self.origin)
-            .field("files", &self.files.iter().map(|s| &s.path).collect::<Vec<_>>())
+            .field(
+                "files",
+                &self.files.iter().map(|s| &s.path).collect::<Vec<_>>(),
+            )
             .field("tensors", &self.entries.len())
             .finish()
     }
@@ -72,7 +77,10 @@ impl WeightStore {
                 if found != Some(shard) {
                     return Err(WeightError::BadIndex {
                         path: index.path.clone(),
-                        why: format!("it puts tensor `{name}` in {}, but that shard does not hold it", shard.display()),
+                        why: format!(
+                            "it puts tensor `{name}` in {}, but that shard does not hold it",
+                            shard.display()
+                        ),
                     });
                 }
             }
@@ -92,7 +100,11 @@ impl WeightStore {
     }
 
     fn open_paths(origin: &Path, paths: &[PathBuf]) -> Result<Self, WeightError> {
-        let mut store = Self { origin: origin.to_path_buf(), files: Vec::new(), entries: BTreeMap::new() };
+        let mut store = Self {
+            origin: origin.to_path_buf(),
+            files: Vec::new(),
+            entries: BTreeMap::new(),
+        };
         for path in paths {
             let file = map_file(path)?;
             let raw = read_any(path, file.bytes())?;
@@ -147,7 +159,9 @@ impl WeightStore {
 
     /// The file a tensor comes from.
     pub fn file_of(&self, name: &str) -> Option<&Path> {
-        self.entries.get(name).map(|e| self.files[e.file].path.as_path())
+        self.entries
+            .get(name)
+            .map(|e| self.files[e.file].path.as_path())
     }
 
     /// The files of this checkpoint, in the order they were opened.
@@ -176,14 +190,22 @@ impl WeightStore {
         let entry = self.entry(name)?;
         entry.used.store(true, Ordering::Relaxed);
         let file = &self.files[entry.file].path;
-        let stored = entry.dtype.to_candle().ok_or_else(|| WeightError::UnsupportedDtype {
+        let stored = entry
+            .dtype
+            .to_candle()
+            .ok_or_else(|| WeightError::UnsupportedDtype {
+                name: name.to_string(),
+                file: file.clone(),
+                dtype: entry.dtype,
+            })?;
+        let wrap = |cause| WeightError::Tensor {
             name: name.to_string(),
             file: file.clone(),
-            dtype: entry.dtype,
-        })?;
-        let wrap = |source| WeightError::Tensor { name: name.to_string(), file: file.clone(), source };
+            cause: Box::new(cause),
+        };
         let bytes = self.raw_bytes_of(entry);
-        let tensor = Tensor::from_raw_buffer(&bytes, stored, &entry.shape, &Device::Cpu).map_err(wrap)?;
+        let tensor =
+            Tensor::from_raw_buffer(&bytes, stored, &entry.shape, &Device::Cpu).map_err(wrap)?;
         // Convert where it is cheapest: on the CPU before an upload would copy the wider type.
         let tensor = if dev.is_cpu() {
             tensor.to_dtype(dtype)
@@ -204,7 +226,11 @@ impl WeightStore {
         let bytes = self.files[entry.file].bytes();
         match &entry.layout {
             DataLayout::Contiguous { start, len } => Cow::Borrowed(&bytes[*start..*start + *len]),
-            DataLayout::Strided { storage_start, offset, strides } => Cow::Owned(gather_strided(
+            DataLayout::Strided {
+                storage_start,
+                offset,
+                strides,
+            } => Cow::Owned(gather_strided(
                 &bytes[*storage_start..],
                 entry.dtype.size_in_bytes(),
                 *offset,
@@ -215,14 +241,22 @@ impl WeightStore {
     }
 
     fn entry(&self, name: &str) -> Result<&Entry, WeightError> {
-        self.entries.get(name).ok_or_else(|| WeightError::MissingTensor {
-            name: name.to_string(),
-            files: self.files.iter().map(|f| f.path.clone()).collect(),
-        })
+        self.entries
+            .get(name)
+            .ok_or_else(|| WeightError::MissingTensor {
+                name: name.to_string(),
+                files: self.files.iter().map(|f| f.path.clone()).collect(),
+            })
     }
 
     /// Like [`load`](Self::load), but first checks the shape the model expects.
-    pub fn load_checked(&self, name: &str, expected: &[usize], dtype: DType, dev: &Device) -> Result<Tensor, WeightError> {
+    pub fn load_checked(
+        &self,
+        name: &str,
+        expected: &[usize],
+        dtype: DType,
+        dev: &Device,
+    ) -> Result<Tensor, WeightError> {
         let entry = self.entry(name)?;
         if entry.shape != expected {
             return Err(WeightError::ShapeMismatch {
@@ -237,13 +271,21 @@ impl WeightStore {
 
     /// A `VarBuilder` over this store. Tensors are read when the model asks for them, with the
     /// shape checked and converted to `dtype` on `dev`.
-    pub fn var_builder(self: &Arc<Self>, dtype: DType, dev: &Device) -> candle_nn::VarBuilder<'static> {
+    pub fn var_builder(
+        self: &Arc<Self>,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_nn::VarBuilder<'static> {
         candle_nn::VarBuilder::from_backend(Box::new(SharedStore(self.clone())), dtype, dev.clone())
     }
 
     /// Names never fetched (through the `VarBuilder` or [`load`](Self::load)), sorted.
     pub fn unused_tensors(&self) -> Vec<String> {
-        self.entries.iter().filter(|(_, e)| !e.used.load(Ordering::Relaxed)).map(|(n, _)| n.clone()).collect()
+        self.entries
+            .iter()
+            .filter(|(_, e)| !e.used.load(Ordering::Relaxed))
+            .map(|(n, _)| n.clone())
+            .collect()
     }
 
     /// After the model is built: fails with every unused tensor not matched by `allow`
@@ -255,7 +297,11 @@ impl WeightStore {
                 None => name == *pattern,
             })
         };
-        let unused: Vec<String> = self.unused_tensors().into_iter().filter(|n| !allowed(n)).collect();
+        let unused: Vec<String> = self
+            .unused_tensors()
+            .into_iter()
+            .filter(|n| !allowed(n))
+            .collect();
         if unused.is_empty() {
             return Ok(());
         }
@@ -264,7 +310,10 @@ impl WeightStore {
             Some(&only) if files.len() == 1 => self.files[only].path.clone(),
             _ => self.origin.clone(),
         };
-        Err(WeightError::UnusedTensors { names: unused, file })
+        Err(WeightError::UnusedTensors {
+            names: unused,
+            file,
+        })
     }
 
     /// Forgets which tensors were fetched (e.g. before building a second model from the store).
@@ -277,12 +326,21 @@ impl WeightStore {
 
 /// The `VarBuilder` backend: shape-checked, usage-tracked reads from the store.
 impl SimpleBackend for WeightStore {
-    fn get(&self, s: Shape, name: &str, _: candle_nn::Init, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
-        self.load_checked(name, s.dims(), dtype, dev).map_err(candle_core::Error::wrap)
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        _: candle_nn::Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        self.load_checked(name, s.dims(), dtype, dev)
+            .map_err(candle_core::Error::wrap)
     }
 
     fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
-        self.load(name, dtype, dev).map_err(candle_core::Error::wrap)
+        self.load(name, dtype, dev)
+            .map_err(candle_core::Error::wrap)
     }
 
     fn contains_tensor(&self, name: &str) -> bool {
@@ -294,7 +352,14 @@ impl SimpleBackend for WeightStore {
 struct SharedStore(Arc<WeightStore>);
 
 impl SimpleBackend for SharedStore {
-    fn get(&self, s: Shape, name: &str, h: candle_nn::Init, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        h: candle_nn::Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
         self.0.get(s, name, h, dtype, dev)
     }
 
@@ -312,18 +377,27 @@ fn map_file(path: &Path) -> Result<SourceFile, WeightError> {
     let len = file.metadata().map_err(|e| WeightError::io(path, e))?.len();
     if len == 0 {
         // Zero-length maps are an error on some platforms; an empty file is simply empty.
-        return Ok(SourceFile { path: path.to_path_buf(), map: None });
+        return Ok(SourceFile {
+            path: path.to_path_buf(),
+            map: None,
+        });
     }
     // SAFETY: the map is read-only and private to this store. Like every mmap-based loader it
     // assumes the file is not truncated or rewritten by another process while it is open.
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| WeightError::io(path, e))?;
-    Ok(SourceFile { path: path.to_path_buf(), map: Some(map) })
+    Ok(SourceFile {
+        path: path.to_path_buf(),
+        map: Some(map),
+    })
 }
 
 /// Recognises the format from the first bytes and reads the tensor table.
 fn read_any(path: &Path, bytes: &[u8]) -> Result<Vec<super::RawEntry>, WeightError> {
     if bytes.len() < MIN_CHECKPOINT_BYTES {
-        return Err(WeightError::truncated(path, format!("the file has only {} bytes", bytes.len())));
+        return Err(WeightError::truncated(
+            path,
+            format!("the file has only {} bytes", bytes.len()),
+        ));
     }
     let entries = if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
         torch_source::read_entries(path, bytes)?
@@ -337,7 +411,10 @@ fn read_any(path: &Path, bytes: &[u8]) -> Result<Vec<super::RawEntry>, WeightErr
     } else {
         return Err(WeightError::not_checkpoint(
             path,
-            format!("it is neither safetensors nor a torch.save zip (starts with {:02x?})", &bytes[..8]),
+            format!(
+                "it is neither safetensors nor a torch.save zip (starts with {:02x?})",
+                &bytes[..8]
+            ),
         ));
     };
     if entries.is_empty() {
@@ -348,7 +425,13 @@ fn read_any(path: &Path, bytes: &[u8]) -> Result<Vec<super::RawEntry>, WeightErr
 
 /// Copies a strided view out of `storage` into row-major order, one contiguous run of the
 /// innermost dimension at a time when that dimension is dense.
-fn gather_strided(storage: &[u8], elem: usize, offset: usize, shape: &[usize], strides: &[usize]) -> Vec<u8> {
+fn gather_strided(
+    storage: &[u8],
+    elem: usize,
+    offset: usize,
+    shape: &[usize],
+    strides: &[usize],
+) -> Vec<u8> {
     let numel: usize = shape.iter().product();
     let mut out = Vec::with_capacity(numel * elem);
     if numel == 0 {
@@ -385,7 +468,10 @@ mod tests {
     use super::*;
 
     fn as_f32(bytes: &[u8]) -> Vec<f32> {
-        bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+        bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect()
     }
 
     #[test]

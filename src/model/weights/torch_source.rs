@@ -30,7 +30,10 @@ pub(crate) fn read_entries(path: &Path, bytes: &[u8]) -> Result<Vec<RawEntry>, W
         .filter(|name| name.ends_with("/data.pkl") || name.as_str() == "data.pkl")
         .min_by_key(|name| name.len())
         .ok_or_else(|| {
-            WeightError::not_checkpoint(path, "the zip has no data.pkl, so it is not a torch.save file")
+            WeightError::not_checkpoint(
+                path,
+                "the zip has no data.pkl, so it is not a torch.save file",
+            )
         })?
         .clone();
     let prefix = &pkl_name[..pkl_name.len() - "data.pkl".len()];
@@ -40,16 +43,24 @@ pub(crate) fn read_entries(path: &Path, bytes: &[u8]) -> Result<Vec<RawEntry>, W
         if order != b"little" {
             return Err(WeightError::not_checkpoint(
                 path,
-                format!("tensors are stored {}-endian; only little-endian is supported", String::from_utf8_lossy(order)),
+                format!(
+                    "tensors are stored {}-endian; only little-endian is supported",
+                    String::from_utf8_lossy(order)
+                ),
             ));
         }
     }
 
     let pkl = member_bytes(path, bytes, &pkl_name, &members[&pkl_name])?;
     let top = pickle::load(pkl).map_err(|err| match err {
-        PickleError::Unsafe(global) => WeightError::UnsafePickle { path: path.to_path_buf(), global },
+        PickleError::Unsafe(global) => WeightError::UnsafePickle {
+            path: path.to_path_buf(),
+            global,
+        },
         PickleError::Truncated { .. } => WeightError::truncated(path, format!("{pkl_name}: {err}")),
-        PickleError::Malformed { .. } => WeightError::not_checkpoint(path, format!("{pkl_name}: {err}")),
+        PickleError::Malformed { .. } => {
+            WeightError::not_checkpoint(path, format!("{pkl_name}: {err}"))
+        }
     })?;
 
     let tensors = state_dict_tensors(path, &top)?;
@@ -57,17 +68,35 @@ pub(crate) fn read_entries(path: &Path, bytes: &[u8]) -> Result<Vec<RawEntry>, W
     for (name, tensor) in tensors {
         let key = format!("{prefix}data/{}", tensor.storage.key);
         let member = members.get(&key).ok_or_else(|| {
-            WeightError::not_checkpoint(path, format!("tensor `{name}` uses storage {key}, which the zip lacks"))
+            WeightError::not_checkpoint(
+                path,
+                format!("tensor `{name}` uses storage {key}, which the zip lacks"),
+            )
         })?;
         let storage = member_bytes(path, bytes, &key, member)?;
         let storage_start = member.start;
-        let layout = tensor_layout(&tensor, storage.len())
-            .map_err(|why| WeightError::truncated(path, format!("tensor `{name}` ({key}): {why}")))?;
+        let layout = tensor_layout(&tensor, storage.len()).map_err(|why| {
+            WeightError::truncated(path, format!("tensor `{name}` ({key}): {why}"))
+        })?;
         let layout = match layout {
-            DataLayout::Contiguous { start, len } => DataLayout::Contiguous { start: storage_start + start, len },
-            DataLayout::Strided { offset, strides, .. } => DataLayout::Strided { storage_start, offset, strides },
+            DataLayout::Contiguous { start, len } => DataLayout::Contiguous {
+                start: storage_start + start,
+                len,
+            },
+            DataLayout::Strided {
+                offset, strides, ..
+            } => DataLayout::Strided {
+                storage_start,
+                offset,
+                strides,
+            },
         };
-        entries.push(RawEntry { name, dtype: tensor.storage.dtype, shape: tensor.shape.clone(), layout });
+        entries.push(RawEntry {
+            name,
+            dtype: tensor.storage.dtype,
+            shape: tensor.shape.clone(),
+            layout,
+        });
     }
     Ok(entries)
 }
@@ -75,7 +104,10 @@ pub(crate) fn read_entries(path: &Path, bytes: &[u8]) -> Result<Vec<RawEntry>, W
 /// The central directory of the zip: member name → byte range.
 fn zip_members(path: &Path, bytes: &[u8]) -> Result<HashMap<String, Member>, WeightError> {
     let damaged = |e: zip::result::ZipError| {
-        WeightError::truncated(path, format!("its zip directory is missing or damaged ({e}); was the download cut short?"))
+        WeightError::truncated(
+            path,
+            format!("its zip directory is missing or damaged ({e}); was the download cut short?"),
+        )
     };
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(damaged)?;
     let mut members = HashMap::with_capacity(archive.len());
@@ -83,27 +115,41 @@ fn zip_members(path: &Path, bytes: &[u8]) -> Result<HashMap<String, Member>, Wei
         let file = archive.by_index_raw(index).map_err(damaged)?;
         let name = file.name().map_err(damaged)?.into_owned();
         let start = file.data_start().ok_or_else(|| {
-            WeightError::truncated(path, format!("zip member {name} has no readable local header"))
+            WeightError::truncated(
+                path,
+                format!("zip member {name} has no readable local header"),
+            )
         })?;
         let as_usize = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
         let member = Member {
             start: as_usize(start),
             len: as_usize(file.compressed_size()),
-            stored: file.compression() == CompressionMethod::Stored && file.compressed_size() == file.size(),
+            stored: file.compression() == CompressionMethod::Stored
+                && file.compressed_size() == file.size(),
         };
         members.insert(name, member);
     }
     Ok(members)
 }
 
-fn member_bytes<'a>(path: &Path, bytes: &'a [u8], name: &str, member: &Member) -> Result<&'a [u8], WeightError> {
+fn member_bytes<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+    name: &str,
+    member: &Member,
+) -> Result<&'a [u8], WeightError> {
     if !member.stored {
         return Err(WeightError::not_checkpoint(
             path,
-            format!("zip member {name} is compressed; torch.save writes uncompressed members (re-save it with torch.save)"),
+            format!(
+                "zip member {name} is compressed; torch.save writes uncompressed members (re-save it with torch.save)"
+            ),
         ));
     }
-    let end = member.start.checked_add(member.len).filter(|&end| end <= bytes.len());
+    let end = member
+        .start
+        .checked_add(member.len)
+        .filter(|&end| end <= bytes.len());
     match end {
         Some(end) => Ok(&bytes[member.start..end]),
         None => Err(WeightError::truncated(
@@ -122,7 +168,10 @@ fn member_bytes<'a>(path: &Path, bytes: &'a [u8], name: &str, member: &Member) -
 /// under `state_dict` / `model` / `module` (training scripts often save that).
 fn state_dict_tensors(path: &Path, top: &Value) -> Result<Vec<(String, TensorRef)>, WeightError> {
     let Value::Dict(dict) = top else {
-        return Err(WeightError::not_checkpoint(path, "data.pkl does not hold a dict of tensors"));
+        return Err(WeightError::not_checkpoint(
+            path,
+            "data.pkl does not hold a dict of tensors",
+        ));
     };
     let direct = dict_tensors(&dict.borrow());
     if !direct.is_empty() {
@@ -140,7 +189,10 @@ fn state_dict_tensors(path: &Path, top: &Value) -> Result<Vec<(String, TensorRef
             }
         }
     }
-    Err(WeightError::not_checkpoint(path, "data.pkl holds a dict without any tensors"))
+    Err(WeightError::not_checkpoint(
+        path,
+        "data.pkl holds a dict without any tensors",
+    ))
 }
 
 /// String-keyed tensor values; a repeated key keeps its last value, as Python's dict would.
@@ -165,10 +217,20 @@ fn dict_tensors(pairs: &[(Value, Value)]) -> Vec<(String, TensorRef)> {
 /// relative to the storage start.
 fn tensor_layout(tensor: &TensorRef, storage_len: usize) -> Result<DataLayout, String> {
     let elem = tensor.storage.dtype.size_in_bytes();
-    let numel = tensor.shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or("size overflows")?;
-    let claimed = tensor.storage.numel.checked_mul(elem).ok_or("storage size overflows")?;
+    let numel = tensor
+        .shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or("size overflows")?;
+    let claimed = tensor
+        .storage
+        .numel
+        .checked_mul(elem)
+        .ok_or("storage size overflows")?;
     if claimed > storage_len {
-        return Err(format!("the pickle says the storage has {claimed} bytes, the file holds {storage_len}"));
+        return Err(format!(
+            "the pickle says the storage has {claimed} bytes, the file holds {storage_len}"
+        ));
     }
     if numel == 0 {
         return Ok(DataLayout::Contiguous { start: 0, len: 0 });
@@ -176,9 +238,15 @@ fn tensor_layout(tensor: &TensorRef, storage_len: usize) -> Result<DataLayout, S
     // Highest element the view touches: offset + Σ (dim - 1) · stride.
     let mut last = tensor.offset;
     for (&dim, &stride) in tensor.shape.iter().zip(&tensor.strides) {
-        last = (dim - 1).checked_mul(stride).and_then(|s| last.checked_add(s)).ok_or("view overflows")?;
+        last = (dim - 1)
+            .checked_mul(stride)
+            .and_then(|s| last.checked_add(s))
+            .ok_or("view overflows")?;
     }
-    let needed = last.checked_add(1).and_then(|n| n.checked_mul(elem)).ok_or("view overflows")?;
+    let needed = last
+        .checked_add(1)
+        .and_then(|n| n.checked_mul(elem))
+        .ok_or("view overflows")?;
     if needed > storage_len {
         return Err(format!(
             "the view (offset {}, shape {:?}, strides {:?}) needs {needed} bytes, the storage holds {storage_len}",
@@ -186,9 +254,16 @@ fn tensor_layout(tensor: &TensorRef, storage_len: usize) -> Result<DataLayout, S
         ));
     }
     if is_row_major(&tensor.shape, &tensor.strides) {
-        Ok(DataLayout::Contiguous { start: tensor.offset * elem, len: numel * elem })
+        Ok(DataLayout::Contiguous {
+            start: tensor.offset * elem,
+            len: numel * elem,
+        })
     } else {
-        Ok(DataLayout::Strided { storage_start: 0, offset: tensor.offset, strides: tensor.strides.clone() })
+        Ok(DataLayout::Strided {
+            storage_start: 0,
+            offset: tensor.offset,
+            strides: tensor.strides.clone(),
+        })
     }
 }
 
@@ -214,7 +289,11 @@ mod tests {
 
     fn view(numel: usize, offset: usize, shape: &[usize], strides: &[usize]) -> TensorRef {
         TensorRef {
-            storage: Rc::new(StorageRef { dtype: StoredDtype::F32, key: "0".into(), numel }),
+            storage: Rc::new(StorageRef {
+                dtype: StoredDtype::F32,
+                key: "0".into(),
+                numel,
+            }),
             offset,
             shape: shape.to_vec(),
             strides: strides.to_vec(),
@@ -237,7 +316,14 @@ mod tests {
     #[test]
     fn transposed_view_stays_strided() {
         let layout = tensor_layout(&view(6, 0, &[3, 2], &[1, 3]), 24).unwrap();
-        assert_eq!(layout, DataLayout::Strided { storage_start: 0, offset: 0, strides: vec![1, 3] });
+        assert_eq!(
+            layout,
+            DataLayout::Strided {
+                storage_start: 0,
+                offset: 0,
+                strides: vec![1, 3]
+            }
+        );
     }
 
     #[test]
