@@ -1,6 +1,7 @@
 //! Command-line front end. One file per subcommand; each drives the library, never the GUI.
 
 mod bench;
+mod convert;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +20,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Convert a PyTorch checkpoint (.bin/.pth, shards) to safetensors.
+    Convert(convert::ConvertArgs),
     /// Dump samples of the tiny model's procedural world (PNG, GIF, JSONL) for inspection.
     World(world::WorldArgs),
     /// Benchmarks of the engine.
@@ -39,6 +42,7 @@ pub fn run() -> anyhow::Result<()> {
             println!("showo-studio {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Some(Command::Convert(args)) => convert::run(args),
         Some(Command::World(args)) => world::run(args),
         Some(Command::Bench(BenchCommand::Model(args))) => bench::run(args),
     }
