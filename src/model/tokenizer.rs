@@ -9,26 +9,12 @@
 
 use std::path::{Path, PathBuf};
 
-use tokenizers::{AddedToken, Tokenizer};
+use tokenizers::Tokenizer;
 
-pub const IM_START: &str = "<|im_start|>";
-pub const IM_END: &str = "<|im_end|>";
-pub const VISION_START: &str = "<|vision_start|>";
-pub const VISION_END: &str = "<|vision_end|>";
-pub const IMAGE_PAD: &str = "<|image_pad|>";
-pub const VIDEO_PAD: &str = "<|video_pad|>";
-pub const PAD: &str = "[PAD]";
-pub const IMAGE: &str = "<image>";
-pub const VID_START: &str = "<|vid_start|>";
-pub const VID_END: &str = "<|vid_end|>";
-
-/// The tokens Show-o2 appends, in its order; `true` = added as a special token.
-const SHOWO2_ADDED: [(&str, bool); 4] = [
-    (PAD, true),
-    (IMAGE, false),
-    (VID_START, false),
-    (VID_END, false),
-];
+pub use super::tokens::{
+    IM_END, IM_START, IMAGE, IMAGE_PAD, PAD, VID_END, VID_START, VIDEO_PAD, VISION_END, VISION_START,
+};
+use super::tokens::SpecialTokens;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {
@@ -44,12 +30,8 @@ pub enum TokenizerError {
         token: &'static str,
         role: &'static str,
     },
-    #[error("{}: adding {token:?} failed: {why}", path.display())]
-    Add {
-        path: PathBuf,
-        token: &'static str,
-        why: String,
-    },
+    #[error("{}: adding Show-o2's tokens failed: {why}", path.display())]
+    Add { path: PathBuf, why: String },
     #[error("tokenizing {what}: {why}")]
     Encode { what: String, why: String },
     #[error("detokenizing ids {ids:?}: {why}")]
@@ -100,22 +82,11 @@ impl ShowoTokenizer {
 
     /// Wraps an in-memory tokenizer; `origin` names it in errors.
     pub fn new(mut inner: Tokenizer, origin: &Path) -> Result<Self, TokenizerError> {
-        for (token, special) in SHOWO2_ADDED {
-            if inner.token_to_id(token).is_some() {
-                continue;
-            }
-            let added = AddedToken::from(token, special);
-            let res = if special {
-                inner.add_special_tokens([added])
-            } else {
-                inner.add_tokens([added])
-            };
-            res.map_err(|e| TokenizerError::Add {
-                path: origin.to_path_buf(),
-                token,
-                why: e.to_string(),
-            })?;
-        }
+        // Show-o2's own step (`get_text_tokenizer`): append what is missing, in its order.
+        SpecialTokens::add_showo2_tokens(&mut inner).map_err(|e| TokenizerError::Add {
+            path: origin.to_path_buf(),
+            why: e.to_string(),
+        })?;
         let id = |token: &'static str, role: &'static str| {
             inner
                 .token_to_id(token)
@@ -276,6 +247,7 @@ impl TextStream<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokenizers::AddedToken;
     use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
     use tokenizers::models::bpe::BPE;
     use tokenizers::models::wordlevel::WordLevel;

@@ -30,6 +30,7 @@ pub mod sampler;
 pub mod video;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -37,6 +38,7 @@ use serde::Deserialize;
 
 use crate::model::tokenizer::{ShowoTokenizer, TokenizerError};
 use crate::model::vae::{VaeConfig, WanVae};
+use crate::model::weights::WeightStore;
 use crate::model::{ModelError, Showo2, Showo2Config};
 use crate::media::MediaError;
 
@@ -334,48 +336,17 @@ impl StudioFile {
     }
 }
 
-/// The model weights of a checkpoint folder.
+/// The model weights of a checkpoint folder (safetensors, shards or PyTorch `.bin`, through
+/// the lazy, memory-mapped [`WeightStore`]).
 fn model_weights(dir: &Path, dtype: DType, dev: &Device) -> Result<VarBuilder<'static>> {
-    let single = dir.join("model.safetensors");
-    let mut shards: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| PipelineError::Checkpoint {
-            path: dir.to_path_buf(),
-            why: e.to_string(),
-        })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            name.starts_with("model-") && name.ends_with(".safetensors")
-        })
-        .collect();
-    shards.sort();
-    let files = if single.is_file() {
-        vec![single]
-    } else {
-        shards
-    };
-    if !files.is_empty() {
-        // SAFETY: checkpoint files are not modified while the model is loaded.
-        return unsafe { VarBuilder::from_mmaped_safetensors(&files, dtype, dev) }.map_err(|e| {
-            PipelineError::Checkpoint {
-                path: files[0].clone(),
-                why: format!("cannot map the weights: {e}"),
-            }
-        });
-    }
-    let bin = dir.join("pytorch_model.bin");
-    if bin.is_file() {
-        return VarBuilder::from_pth(&bin, dtype, dev).map_err(|e| PipelineError::Checkpoint {
-            path: bin,
-            why: format!("cannot read the PyTorch weights: {e}"),
-        });
-    }
-    Err(PipelineError::Checkpoint {
+    let store = WeightStore::open(dir).map_err(|e| PipelineError::Checkpoint {
         path: dir.to_path_buf(),
-        why: "no weights: expected model.safetensors, model-*.safetensors shards or \
-              pytorch_model.bin"
-            .into(),
-    })
+        why: format!(
+            "cannot open the model weights (model.safetensors, model-*-of-*.safetensors or \
+             pytorch_model.bin expected): {e}"
+        ),
+    })?;
+    Ok(Arc::new(store).var_builder(dtype, dev))
 }
 
 /// The VAE next to the model (or in `vae/`): weights plus optional `vae_config.json`.
@@ -402,16 +373,11 @@ fn load_vae(dir: &Path, dev: &Device) -> Result<WanVae> {
         VaeConfig::wan21()
     };
     // The VAE runs in f32: its decode feeds the 8-bit output and costs little next to the model.
-    let vb = if found.extension().is_some_and(|e| e == "safetensors") {
-        // SAFETY: as for the model weights.
-        unsafe { VarBuilder::from_mmaped_safetensors(&[&found], DType::F32, dev) }
-    } else {
-        VarBuilder::from_pth(&found, DType::F32, dev)
-    }
-    .map_err(|e| PipelineError::Checkpoint {
+    let store = WeightStore::open(&found).map_err(|e| PipelineError::Checkpoint {
         path: found.clone(),
         why: format!("cannot read the VAE weights: {e}"),
     })?;
+    let vb = Arc::new(store).var_builder(DType::F32, dev);
     WanVae::new(&cfg, vb).map_err(|e| PipelineError::Checkpoint {
         path: found,
         why: format!("VAE weights do not match its config: {e}"),
