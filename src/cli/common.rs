@@ -1,0 +1,185 @@
+//! Flags shared by the pipeline commands: which model, where it runs, how it samples, and the
+//! progress bar / preview GIF that every sampling command offers.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use image::RgbImage;
+use indicatif::{ProgressBar, ProgressStyle};
+use showo::media::{self, GenerationParams, GifFrame, GifRepeat};
+use showo::model::device::{DeviceChoice, parse_dtype};
+use showo::pipeline::generate::{Control, StepEvent};
+use showo::pipeline::{GenerateRequest, Generated, Pipeline, PreviewOptions};
+
+/// The built-in model's folder, relative to the working directory or the source tree.
+const BUILT_IN: &str = "assets/tiny";
+
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Show-o2 checkpoint folder (config.json, weights, tokenizer.json, VAE); default: the
+    /// built-in tiny model.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// cpu, cuda[:N] or metal[:N].
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// f32, bf16 or f16 (default: f32 on the CPU, bf16 on GPUs).
+    #[arg(long)]
+    pub dtype: Option<String>,
+}
+
+impl ModelArgs {
+    pub fn folder(&self) -> Result<PathBuf> {
+        if let Some(m) = &self.model {
+            return Ok(m.clone());
+        }
+        let candidates = [
+            PathBuf::from(BUILT_IN),
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(BUILT_IN),
+        ];
+        candidates
+            .into_iter()
+            .find(|p| p.join("config.json").is_file())
+            .with_context(|| {
+                format!("no built-in model found at {BUILT_IN}; pass --model DIR (a Show-o2 checkpoint folder)")
+            })
+    }
+
+    pub fn load(&self) -> Result<Pipeline> {
+        let choice: DeviceChoice = self.device.parse()?;
+        let dev = choice.open()?;
+        let dtype = match &self.dtype {
+            Some(d) => parse_dtype(d)?,
+            None => choice.default_dtype(),
+        };
+        let dir = self.folder()?;
+        let spinner = ProgressBar::new_spinner();
+        spinner.set_message(format!("loading {}", dir.display()));
+        spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+        let pipe = Pipeline::load(&dir, &dev, dtype);
+        spinner.finish_and_clear();
+        Ok(pipe?)
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SamplingArgs {
+    /// The prompt.
+    #[arg(long, short)]
+    pub prompt: String,
+    /// Seed of the initial noise (default: a random one, printed and stored in the PNG).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Euler steps (model calls); the official num_inference_steps 50 is 49 here.
+    #[arg(long, default_value_t = 49)]
+    pub steps: usize,
+    /// Classifier-free guidance scale (the empty prompt is the unconditional branch).
+    #[arg(long, default_value_t = 5.0)]
+    pub guidance: f32,
+    /// Output PNG (with the settings in its metadata).
+    #[arg(long, short, default_value = "output.png")]
+    pub out: PathBuf,
+    /// Also write a GIF of the live previews of every step, ending on the result.
+    #[arg(long)]
+    pub preview_gif: Option<PathBuf>,
+    /// A full VAE decode of the prediction every N steps (0 = off), written next to --out.
+    #[arg(long, default_value_t = 0)]
+    pub full_decode_every: usize,
+    /// Use full-precision f32 noise instead of the official bf16-rounded noise.
+    #[arg(long)]
+    pub f32_noise: bool,
+}
+
+impl SamplingArgs {
+    pub fn request(&self) -> GenerateRequest {
+        let seed = self.seed.unwrap_or_else(|| {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0);
+            t ^ (std::process::id() as u64).rotate_left(32)
+        });
+        GenerateRequest {
+            prompt: self.prompt.clone(),
+            seed,
+            steps: self.steps,
+            guidance: self.guidance,
+            bf16_noise: !self.f32_noise,
+            preview: PreviewOptions {
+                every: if self.preview_gif.is_some() { 1 } else { 0 },
+                full_decode_every: self.full_decode_every,
+                upsample: true,
+            },
+            keep_trajectory: self.preview_gif.is_some(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Runs `job` with an indicatif bar over the steps; full decodes are saved as
+/// `<out>.stepN.png`.
+pub fn with_progress(
+    total: usize,
+    out: &Path,
+    job: impl FnOnce(&mut Control) -> showo::pipeline::Result<Generated>,
+) -> Result<Generated> {
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:40}] step {pos}/{len} {msg} ({elapsed}, eta {eta})")
+            .context("progress bar template")?
+            .progress_chars("=> "),
+    );
+    let mut save_error = None;
+    let mut on_step = |e: &StepEvent| {
+        bar.set_position(e.step as u64);
+        bar.set_message(format!("t = {:.3}", e.t));
+        if let Some(img) = &e.decoded {
+            let path = out.with_extension(format!("step{}.png", e.step));
+            if let Err(err) = media::save_rgb(&path, img) {
+                save_error = Some(err);
+            }
+        }
+    };
+    let never = || false;
+    let result = job(&mut Control {
+        on_step: &mut on_step,
+        cancelled: &never,
+    });
+    bar.finish_and_clear();
+    if let Some(e) = save_error {
+        return Err(e.into());
+    }
+    Ok(result?)
+}
+
+/// Writes the PNG (atomically, with metadata) and the optional preview GIF.
+pub fn save_outputs(out: &Generated, png: &Path, gif: Option<&Path>) -> Result<()> {
+    media::save_png_with_metadata(png, &out.image, &out.params)
+        .with_context(|| format!("writing {}", png.display()))?;
+    println!(
+        "wrote {} ({}x{}, seed {})",
+        png.display(),
+        out.image.width(),
+        out.image.height(),
+        out.params.seed
+    );
+    if let Some(gif) = gif {
+        save_trajectory_gif(gif, &out.trajectory, &out.image)?;
+        println!("wrote {} ({} frames)", gif.display(), out.trajectory.len() + 1);
+    }
+    Ok(())
+}
+
+/// A GIF of the per-step previews, holding on the final image.
+pub fn save_trajectory_gif(path: &Path, previews: &[RgbImage], last: &RgbImage) -> Result<()> {
+    let mut frames: Vec<GifFrame> = previews.iter().map(|p| GifFrame::from_rgb(p, 120)).collect();
+    frames.push(GifFrame::from_rgb(last, 1500));
+    media::save_gif(path, &frames, GifRepeat::Forever)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// The settings line printed by `recall`.
+pub fn describe(params: &GenerationParams) -> String {
+    media::a1111_parameters(params)
+}
