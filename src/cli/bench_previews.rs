@@ -93,11 +93,27 @@ pub fn run(args: PreviewBenchArgs) -> Result<()> {
     };
     preview_once()?;
     let preview_s = median_time(args.previews, preview_once)?;
+    let x_hat = preview::predicted_clean(&x, &v, t)?;
+    let map_s = median_time(args.previews, || {
+        std::hint::black_box(s.map.to_rgb(&x_hat)?);
+        Ok(())
+    })?;
+    let small = s.map.to_rgb(&x_hat)?;
+    let up_s = median_time(args.previews, || {
+        std::hint::black_box(preview::upsample(&small, pw as u32, ph as u32));
+        Ok(())
+    })?;
     println!("flow step (CFG batch 2, prefix cached): {:>10.3} ms", step_s * 1e3);
     println!(
         "latent->RGB preview + upsample:         {:>10.3} ms  = {:.2}% of a step",
         preview_s * 1e3,
         100.0 * preview_s / step_s
+    );
+    println!(
+        "  of which latent->RGB {:.3} ms, upsample {:.3} ms, x̂ {:.3} ms",
+        map_s * 1e3,
+        up_s * 1e3,
+        (preview_s - map_s - up_s).max(0.0) * 1e3
     );
     if let (true, Some(vae)) = (args.decode, &s.vae) {
         let decode = || -> Result<()> {
