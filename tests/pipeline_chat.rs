@@ -66,8 +66,12 @@ fn image_chat_streams_the_answer_and_is_deterministic() {
         },
         ..opts.clone()
     };
-    let s1 = pipe.ask(&history, &sampled, &mut |_| {}, &|| false).unwrap();
-    let s2 = pipe.ask(&history, &sampled, &mut |_| {}, &|| false).unwrap();
+    let s1 = pipe
+        .ask(&history, &sampled, &mut |_| {}, &|| false)
+        .unwrap();
+    let s2 = pipe
+        .ask(&history, &sampled, &mut |_| {}, &|| false)
+        .unwrap();
     assert_eq!(s1, s2);
 }
 
@@ -82,7 +86,9 @@ fn follow_up_questions_see_the_history() {
         ..Default::default()
     };
     let first = question("what is it ?", Some(Attachment::Image(img)));
-    let a1 = pipe.ask(&[first.clone()], &opts, &mut |_| {}, &|| false).unwrap();
+    let a1 = pipe
+        .ask(std::slice::from_ref(&first), &opts, &mut |_| {}, &|| false)
+        .unwrap();
     let history = [
         ChatMessage {
             answer: Some(a1.text.clone()),
@@ -138,7 +144,11 @@ fn cancellation_and_bad_questions() {
         )
         .unwrap();
     assert_eq!(answer.finish, Finish::Cancelled);
-    assert!(answer.ids.len() <= 3, "stopped within one token: {:?}", answer.ids);
+    assert!(
+        answer.ids.len() <= 3,
+        "stopped within one token: {:?}",
+        answer.ids
+    );
     let err = pipe
         .ask(&[question("  ", None)], &opts, &mut |_| {}, &|| false)
         .unwrap_err();
@@ -147,7 +157,10 @@ fn cancellation_and_bad_questions() {
     assert!(err.to_string().contains("conversation"), "{err}");
     let err = pipe
         .ask(
-            &[question("what ?", Some(Attachment::Image(image::RgbImage::new(0, 3))))],
+            &[question(
+                "what ?",
+                Some(Attachment::Image(image::RgbImage::new(0, 3))),
+            )],
             &opts,
             &mut |_| {},
             &|| false,
@@ -181,8 +194,15 @@ fn video_chat_from_a_gif_and_a_frame_folder() {
     assert_eq!(video.total_frames, 7);
     let idx: Vec<usize> = video.frames.iter().map(|f| f.index).collect();
     assert_eq!(idx, vec![0, 3, 6], "np.linspace(0, 6, 3)");
-    let ts: Vec<f64> = video.frames.iter().map(|f| f.timestamp_s.unwrap()).collect();
-    assert!((ts[1] - 0.3).abs() < 1e-6 && (ts[2] - 0.6).abs() < 1e-6, "{ts:?}");
+    let ts: Vec<f64> = video
+        .frames
+        .iter()
+        .map(|f| f.timestamp_s.unwrap())
+        .collect();
+    assert!(
+        (ts[1] - 0.3).abs() < 1e-6 && (ts[2] - 0.6).abs() < 1e-6,
+        "{ts:?}"
+    );
     assert_eq!(video.frames[1].image, frames[3]);
 
     let folder = tmp.path().join("frames");
@@ -192,15 +212,17 @@ fn video_chat_from_a_gif_and_a_frame_folder() {
     }
     let from_folder = pipe.load_video(&folder, Some(3)).unwrap();
     assert_eq!(
-        from_folder.frames.iter().map(|f| f.index).collect::<Vec<_>>(),
+        from_folder
+            .frames
+            .iter()
+            .map(|f| f.index)
+            .collect::<Vec<_>>(),
         idx
     );
     assert_eq!(from_folder.frames[2].image, frames[6]);
 
     // The embeddings: 14 x 14 tokens per frame (the official grid).
-    let e = pipe
-        .video_embeddings(&frames[..3])
-        .unwrap();
+    let e = pipe.video_embeddings(&frames[..3]).unwrap();
     assert_eq!(e.dim(0).unwrap(), 3 * pipe.settings.video_grid.pow(2));
 
     let opts = ChatOptions {
@@ -209,7 +231,10 @@ fn video_chat_from_a_gif_and_a_frame_folder() {
     };
     let ask = |o: &ChatOptions| {
         pipe.ask(
-            &[question("what is it ?", Some(Attachment::Video(video.clone())))],
+            &[question(
+                "what is it ?",
+                Some(Attachment::Video(video.clone())),
+            )],
             o,
             &mut |_| {},
             &|| false,

@@ -56,7 +56,10 @@ fn inpaint_keeps_every_pixel_outside_the_feathered_mask() {
             }
         }
         assert!(kept > (w * h / 2) as usize);
-        assert!(changed > 100, "the masked region was regenerated ({changed} px changed)");
+        assert!(
+            changed > 100,
+            "the masked region was regenerated ({changed} px changed)"
+        );
         let info = out.params.mask.expect("mask metadata");
         assert_eq!(info.feather_px, feather);
         assert_eq!(info.dilate_cells, 1);
@@ -69,7 +72,11 @@ fn inpaint_is_reproducible() {
         return;
     };
     let image = test_picture(64, 64);
-    let req = InpaintRequest::new(base("a red square", 8), image.clone(), rect_mask(64, 64, 0, 0, 32, 64));
+    let req = InpaintRequest::new(
+        base("a red square", 8),
+        image.clone(),
+        rect_mask(64, 64, 0, 0, 32, 64),
+    );
     let a = Control::none(|c| pipe.inpaint(&req, c)).unwrap();
     let b = Control::none(|c| pipe.inpaint(&req, c)).unwrap();
     assert_eq!(a.image, b.image);
@@ -82,9 +89,16 @@ fn inpaint_input_errors_name_the_problem() {
     };
     let image = test_picture(64, 64);
     let run = |req: InpaintRequest| Control::none(|c| pipe.inpaint(&req, c)).unwrap_err();
-    let err = run(InpaintRequest::new(base("a", 1), image.clone(), rect_mask(32, 64, 0, 0, 8, 8)));
+    let err = run(InpaintRequest::new(
+        base("a", 1),
+        image.clone(),
+        rect_mask(32, 64, 0, 0, 8, 8),
+    ));
     assert!(
-        matches!(err, PipelineError::Media(MediaError::MaskSizeMismatch { .. })),
+        matches!(
+            err,
+            PipelineError::Media(MediaError::MaskSizeMismatch { .. })
+        ),
         "{err}"
     );
     let text = err.to_string();
@@ -95,16 +109,24 @@ fn inpaint_input_errors_name_the_problem() {
         GrayImage::new(0, 0),
     ));
     assert!(err.to_string().contains("0x0"), "{err}");
-    let err = run(InpaintRequest::new(base("a", 1), image.clone(), GrayImage::new(64, 64)));
+    let err = run(InpaintRequest::new(
+        base("a", 1),
+        image.clone(),
+        GrayImage::new(64, 64),
+    ));
     assert!(err.to_string().contains("mask"), "{err}");
-    let err = run(InpaintRequest::new(base("", 1), image, rect_mask(64, 64, 0, 0, 8, 8)));
+    let err = run(InpaintRequest::new(
+        base("", 1),
+        image,
+        rect_mask(64, 64, 0, 0, 8, 8),
+    ));
     assert!(matches!(err, PipelineError::EmptyPrompt));
 
     // A corrupt PNG is refused by the loader with the file named.
     let tmp = tempfile::tempdir().unwrap();
     let bad = tmp.path().join("broken.png");
-    let mut bytes = media::encode_png_with_metadata(&test_picture(8, 8), &Default::default(), "x")
-        .unwrap();
+    let mut bytes =
+        media::encode_png_with_metadata(&test_picture(8, 8), &Default::default(), "x").unwrap();
     bytes.truncate(bytes.len() / 2);
     std::fs::write(&bad, &bytes).unwrap();
     let err = media::load_rgb(&bad).unwrap_err().to_string();
@@ -178,7 +200,10 @@ fn per_side_prompts_run_as_successive_extensions() {
     );
     assert_eq!(out.params.prompt, "a sky");
     let err = Control::none(|c| {
-        pipe.extend(&ExtendRequest::new(base("a", 1), image.clone(), Growth::default()), c)
+        pipe.extend(
+            &ExtendRequest::new(base("a", 1), image.clone(), Growth::default()),
+            c,
+        )
     })
     .unwrap_err();
     assert!(err.to_string().contains("--left"), "{err}");

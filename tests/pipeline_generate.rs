@@ -37,11 +37,19 @@ fn same_seed_gives_identical_bytes_and_other_seeds_differ() {
         b.latent.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
     );
     assert!(la.iter().zip(&lb).all(|(x, y)| x.to_bits() == y.to_bits()));
-    let c = Control::none(|c| pipe.generate(&request("a red circle on the left", 43, 4), c))
-        .unwrap();
-    assert_ne!(a.image.as_raw(), c.image.as_raw(), "another seed, another image");
+    let c =
+        Control::none(|c| pipe.generate(&request("a red circle on the left", 43, 4), c)).unwrap();
+    assert_ne!(
+        a.image.as_raw(),
+        c.image.as_raw(),
+        "another seed, another image"
+    );
     let d = Control::none(|c| pipe.generate(&request("a blue square", 42, 4), c)).unwrap();
-    assert_ne!(a.latent.to_vec3_or_flat(), d.latent.to_vec3_or_flat(), "the prompt matters");
+    assert_ne!(
+        a.latent.to_vec3_or_flat(),
+        d.latent.to_vec3_or_flat(),
+        "the prompt matters"
+    );
 }
 
 trait Flat {
@@ -56,16 +64,25 @@ impl Flat for candle_core::Tensor {
 #[test]
 fn default_noise_is_bf16_rounded_and_seeded() {
     let dev = candle_core::Device::Cpu;
-    let a = seeded_noise(9, (16, 8, 8), true, &dev).unwrap().to_vec3_or_flat();
-    let b = seeded_noise(9, (16, 8, 8), true, &dev).unwrap().to_vec3_or_flat();
-    let f = seeded_noise(9, (16, 8, 8), false, &dev).unwrap().to_vec3_or_flat();
+    let a = seeded_noise(9, (16, 8, 8), true, &dev)
+        .unwrap()
+        .to_vec3_or_flat();
+    let b = seeded_noise(9, (16, 8, 8), true, &dev)
+        .unwrap()
+        .to_vec3_or_flat();
+    let f = seeded_noise(9, (16, 8, 8), false, &dev)
+        .unwrap()
+        .to_vec3_or_flat();
     assert_eq!(a, b);
     // bf16 keeps 8 mantissa bits: the low 16 bits of every f32 are zero.
     assert!(a.iter().all(|x| x.to_bits() & 0xffff == 0));
     assert!(f.iter().any(|x| x.to_bits() & 0xffff != 0));
     let mean = f.iter().sum::<f32>() / f.len() as f32;
     let var = f.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / f.len() as f32;
-    assert!(mean.abs() < 0.15 && (var - 1.0).abs() < 0.2, "N(0,1): {mean} {var}");
+    assert!(
+        mean.abs() < 0.15 && (var - 1.0).abs() < 0.2,
+        "N(0,1): {mean} {var}"
+    );
 }
 
 #[test]
@@ -123,8 +140,16 @@ fn previews_every_step_and_full_decodes_when_asked() {
     for (i, e) in events.iter().enumerate() {
         assert_eq!(e.step, i + 1);
         let p = e.preview.as_ref().expect("a preview every step");
-        assert_eq!(p.dimensions(), pipe.native_size(), "upsampled to the canvas");
-        assert_eq!(e.decoded.is_some(), (i + 1) % 2 == 0, "full decode every 2 steps");
+        assert_eq!(
+            p.dimensions(),
+            pipe.native_size(),
+            "upsampled to the canvas"
+        );
+        assert_eq!(
+            e.decoded.is_some(),
+            (i + 1) % 2 == 0,
+            "full decode every 2 steps"
+        );
     }
     assert!(events.windows(2).all(|w| w[0].t < w[1].t));
     assert_eq!(events[3].t, 1.0);
@@ -142,16 +167,21 @@ fn previews_every_step_and_full_decodes_when_asked() {
         .map(|f| GifFrame::from_rgb(f, 200))
         .collect();
     media::save_gif(&path, &frames, GifRepeat::Forever).unwrap();
-    let decoder =
-        image::codecs::gif::GifDecoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()))
-            .unwrap();
+    let decoder = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(
+        std::fs::File::open(&path).unwrap(),
+    ))
+    .unwrap();
     let decoded = decoder.into_frames().collect_frames().unwrap();
     assert_eq!(decoded.len(), 5);
     let names: Vec<_> = std::fs::read_dir(tmp.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(names, vec![std::ffi::OsString::from("trajectory.gif")], "no temp file left");
+    assert_eq!(
+        names,
+        vec![std::ffi::OsString::from("trajectory.gif")],
+        "no temp file left"
+    );
 }
 
 #[test]
@@ -190,19 +220,31 @@ fn bad_requests_give_errors_that_name_the_problem() {
     };
     let run = |req: GenerateRequest| Control::none(|c| pipe.generate(&req, c)).unwrap_err();
     assert!(matches!(run(request("", 1, 2)), PipelineError::EmptyPrompt));
-    assert!(matches!(run(request("   ", 1, 2)), PipelineError::EmptyPrompt));
+    assert!(matches!(
+        run(request("   ", 1, 2)),
+        PipelineError::EmptyPrompt
+    ));
     let long = "red ".repeat(2500); // 10,000 characters
     assert_eq!(long.len(), 10_000);
     let err = run(request(&long, 1, 2));
     assert!(
-        matches!(err, PipelineError::PromptTooLong { tokens: 2500, max: 290 }),
+        matches!(
+            err,
+            PipelineError::PromptTooLong {
+                tokens: 2500,
+                max: 290
+            }
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("max_text_len"), "{err}");
     let mut odd = request("a circle", 1, 2);
     odd.size = Some((70, 64));
     let err = run(odd).to_string();
-    assert!(err.contains("image size") && err.contains("70x64") && err.contains("16"), "{err}");
+    assert!(
+        err.contains("image size") && err.contains("70x64") && err.contains("16"),
+        "{err}"
+    );
     let mut huge = request("a circle", 1, 2);
     huge.size = Some((1024, 1024));
     let err = run(huge).to_string();

@@ -55,7 +55,12 @@ fn blocks(json: &Value) -> Vec<Vec<Block>> {
 }
 
 fn rows(json: &Value) -> Vec<Vec<u32>> {
-    json["text_tokens"].as_array().unwrap().iter().map(ids).collect()
+    json["text_tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(ids)
+        .collect()
 }
 
 #[test]
@@ -80,7 +85,11 @@ fn text_to_image_rows_match_prepare_gen_input() {
         assert_eq!(layout.blocks, blocks(&json), "{name}: modality positions");
         assert!(!layout.truncated);
         // The cached prefixes are the rows up to the block.
-        for (row, (prefix, b)) in layout.rows.iter().zip(layout.prefixes.iter().zip(&layout.blocks)) {
+        for (row, (prefix, b)) in layout
+            .rows
+            .iter()
+            .zip(layout.prefixes.iter().zip(&layout.blocks))
+        {
             assert_eq!(&row[..b[0].offset], prefix.as_slice());
         }
     }
@@ -175,5 +184,8 @@ fn video_layout_keeps_the_official_single_image_block() {
         }],
         BlockStart::Training,
     );
-    assert_eq!(whole.blocks, vec![Block::new(a.len() + 1, frames * per_frame + 1)]);
+    assert_eq!(
+        whole.blocks,
+        vec![Block::new(a.len() + 1, frames * per_frame + 1)]
+    );
 }

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use showo::media;
+use showo::media::GifFrame;
 use showo::model::prompt::BlockStart;
 use showo::pipeline::decode::Sampling;
-use showo::media::GifFrame;
 use showo::pipeline::{Attachment, ChatMessage, ChatOptions};
 
 use super::common::ModelArgs;

@@ -59,7 +59,10 @@ pub fn run(args: PreviewBenchArgs) -> Result<()> {
     let (lh, lw) = (gh * cfg.showo.patch_size, gw * cfg.showo.patch_size);
     let (ph, pw) = cfg.native_pixels();
     println!("model: {} on {:?} ({dtype:?})", s.label, args.device);
-    println!("canvas {pw}x{ph}, latent {c}x{lh}x{lw}, {} image tokens", gh * gw);
+    println!(
+        "canvas {pw}x{ph}, latent {c}x{lh}x{lw}, {} image tokens",
+        gh * gw
+    );
 
     // A 16-token prompt and the empty prompt, as the sampler caches them.
     let vocab = cfg.showo.llm_vocab_size as u32;
@@ -103,7 +106,10 @@ pub fn run(args: PreviewBenchArgs) -> Result<()> {
         std::hint::black_box(preview::upsample(&small, pw as u32, ph as u32));
         Ok(())
     })?;
-    println!("flow step (CFG batch 2, prefix cached): {:>10.3} ms", step_s * 1e3);
+    println!(
+        "flow step (CFG batch 2, prefix cached): {:>10.3} ms",
+        step_s * 1e3
+    );
     println!(
         "latent->RGB preview + upsample:         {:>10.3} ms  = {:.2}% of a step",
         preview_s * 1e3,
@@ -147,7 +153,11 @@ fn load(args: &PreviewBenchArgs, dev: &Device, dtype: DType) -> Result<Subject> 
             let vdir = root.join("vae");
             let vcfg = VaeConfig::from_json_file(vdir.join("vae_config.json"))?;
             let vvb = unsafe {
-                VarBuilder::from_mmaped_safetensors(&[vdir.join("vae.safetensors")], DType::F32, dev)?
+                VarBuilder::from_mmaped_safetensors(
+                    &[vdir.join("vae.safetensors")],
+                    DType::F32,
+                    dev,
+                )?
             };
             let vae = WanVae::new(&vcfg, vvb)?;
             let t0 = Instant::now();

@@ -126,9 +126,11 @@ pub fn with_progress(
 ) -> Result<Generated> {
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{bar:40}] step {pos}/{len} {msg} ({elapsed}, eta {eta})")
-            .context("progress bar template")?
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} [{bar:40}] step {pos}/{len} {msg} ({elapsed}, eta {eta})",
+        )
+        .context("progress bar template")?
+        .progress_chars("=> "),
     );
     let mut save_error = None;
     let mut on_step = |e: &StepEvent| {
@@ -166,14 +168,21 @@ pub fn save_outputs(out: &Generated, png: &Path, gif: Option<&Path>) -> Result<(
     );
     if let Some(gif) = gif {
         save_trajectory_gif(gif, &out.trajectory, &out.image)?;
-        println!("wrote {} ({} frames)", gif.display(), out.trajectory.len() + 1);
+        println!(
+            "wrote {} ({} frames)",
+            gif.display(),
+            out.trajectory.len() + 1
+        );
     }
     Ok(())
 }
 
 /// A GIF of the per-step previews, holding on the final image.
 pub fn save_trajectory_gif(path: &Path, previews: &[RgbImage], last: &RgbImage) -> Result<()> {
-    let mut frames: Vec<GifFrame> = previews.iter().map(|p| GifFrame::from_rgb(p, 120)).collect();
+    let mut frames: Vec<GifFrame> = previews
+        .iter()
+        .map(|p| GifFrame::from_rgb(p, 120))
+        .collect();
     frames.push(GifFrame::from_rgb(last, 1500));
     media::save_gif(path, &frames, GifRepeat::Forever)
         .with_context(|| format!("writing {}", path.display()))

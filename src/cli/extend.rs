@@ -74,5 +74,9 @@ pub fn run(args: ExtendArgs) -> Result<()> {
         with_progress(base.steps, &args.sampling.out, |ctl| pipe.extend(&req, ctl))
     }
     .with_context(|| format!("extending {}", args.image.display()))?;
-    save_outputs(&out, &args.sampling.out, args.sampling.preview_gif.as_deref())
+    save_outputs(
+        &out,
+        &args.sampling.out,
+        args.sampling.preview_gif.as_deref(),
+    )
 }

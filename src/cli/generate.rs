@@ -31,6 +31,12 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     let mut req = args.sampling.request();
     req.size = args.size.as_deref().map(parse_size).transpose()?;
     let pipe = args.model.load()?;
-    let out = with_progress(req.steps, &args.sampling.out, |ctl| pipe.generate(&req, ctl))?;
-    save_outputs(&out, &args.sampling.out, args.sampling.preview_gif.as_deref())
+    let out = with_progress(req.steps, &args.sampling.out, |ctl| {
+        pipe.generate(&req, ctl)
+    })?;
+    save_outputs(
+        &out,
+        &args.sampling.out,
+        args.sampling.preview_gif.as_deref(),
+    )
 }

@@ -48,7 +48,13 @@ pub fn run(args: InpaintArgs) -> Result<()> {
     req.feather_px = args.feather;
     req.dilate_cells = args.dilate;
     req.resample = args.resample;
-    let out = with_progress(req.base.steps, &args.sampling.out, |ctl| pipe.inpaint(&req, ctl))
-        .with_context(|| format!("inpainting {}", args.image.display()))?;
-    save_outputs(&out, &args.sampling.out, args.sampling.preview_gif.as_deref())
+    let out = with_progress(req.base.steps, &args.sampling.out, |ctl| {
+        pipe.inpaint(&req, ctl)
+    })
+    .with_context(|| format!("inpainting {}", args.image.display()))?;
+    save_outputs(
+        &out,
+        &args.sampling.out,
+        args.sampling.preview_gif.as_deref(),
+    )
 }

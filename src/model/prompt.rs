@@ -55,7 +55,10 @@ pub fn t2i_row(
     row.extend(std::iter::repeat_n(special.img_pad, n_image_tokens + 1));
     row.push(special.eoi);
     row.push(special.eos);
-    row.extend(std::iter::repeat_n(special.pad, max_text_len - prompt.len()));
+    row.extend(std::iter::repeat_n(
+        special.pad,
+        max_text_len - prompt.len(),
+    ));
     (row, block, truncated)
 }
 
@@ -162,7 +165,10 @@ pub enum Segment {
     /// The clean-image time token (t = 1).
     Time,
     /// `len` visual embeddings of the `slot`-th visual (in turn order).
-    Visual { slot: usize, len: usize },
+    Visual {
+        slot: usize,
+        len: usize,
+    },
 }
 
 impl Segment {
@@ -246,7 +252,11 @@ pub fn chat_layout(
     head.extend_from_slice(&template.system);
     push(&mut segments, Segment::Text(head), &mut pos);
     for (i, turn) in turns.iter().enumerate() {
-        push(&mut segments, Segment::Text(template.user.clone()), &mut pos);
+        push(
+            &mut segments,
+            Segment::Text(template.user.clone()),
+            &mut pos,
+        );
         if let Some(v) = turn.visual {
             push(&mut segments, Segment::Text(vec![special.boi]), &mut pos);
             let time_at = pos;
@@ -305,7 +315,9 @@ mod tests {
         let (row, block, cut) = t2i_row(&ids(), &[1, 2, 3], 4, 5);
         assert_eq!(
             row,
-            vec![285, 1, 2, 3, 293, 296, 296, 296, 296, 296, 294, 286, 306, 306]
+            vec![
+                285, 1, 2, 3, 293, 296, 296, 296, 296, 296, 294, 286, 306, 306
+            ]
         );
         assert_eq!(block, Block::new(5, 5));
         assert!(!cut);

@@ -11,10 +11,11 @@ use std::path::{Path, PathBuf};
 
 use tokenizers::Tokenizer;
 
-pub use super::tokens::{
-    IM_END, IM_START, IMAGE, IMAGE_PAD, PAD, VID_END, VID_START, VIDEO_PAD, VISION_END, VISION_START,
-};
 use super::tokens::SpecialTokens;
+pub use super::tokens::{
+    IM_END, IM_START, IMAGE, IMAGE_PAD, PAD, VID_END, VID_START, VIDEO_PAD, VISION_END,
+    VISION_START,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {

@@ -161,9 +161,8 @@ impl Pipeline {
             current = out.image.clone();
             last = Some(out);
         }
-        let mut out = last.ok_or_else(|| {
-            bad_setting("extension", "no side", "at least one side to grow")
-        })?;
+        let mut out =
+            last.ok_or_else(|| bad_setting("extension", "no side", "at least one side to grow"))?;
         out.params.extension = Some(total);
         out.params.prompt = base.prompt.clone();
         out.params.seed = base.seed;

@@ -218,7 +218,11 @@ impl Denoise<'_> {
             return Err(bad_setting("steps", 0, "at least 1"));
         }
         if !self.guidance.is_finite() || self.guidance < 0.0 {
-            return Err(bad_setting("guidance", self.guidance, "a finite value >= 0"));
+            return Err(bad_setting(
+                "guidance",
+                self.guidance,
+                "a finite value >= 0",
+            ));
         }
         pipe.check_canvas(self.width, self.height)?;
         let c = pipe.config().showo.image_latent_dim;
@@ -232,7 +236,7 @@ impl Denoise<'_> {
         let grid = time_grid(self.steps + 1, self.shift);
         let total = self.steps;
         // Fresh noise for RePaint jumps, from a stream derived from the seed.
-        let mut jump_seed = self.seed ^ 0x5eed_0f_4e9a_1u64;
+        let mut jump_seed = self.seed ^ 0x05ee_d0f4_e9a1_u64;
         let mut trajectory = Vec::new();
         let mut failure: Option<PipelineError> = None;
         let (cw, ch) = (self.width, self.height);
@@ -251,8 +255,8 @@ impl Denoise<'_> {
                             break;
                         }
                         jump_seed = jump_seed.wrapping_add(1);
-                        let eps = seeded_noise(jump_seed, (c, lh, lw), false, &dev)
-                            .map_err(to_candle)?;
+                        let eps =
+                            seeded_noise(jump_seed, (c, lh, lw), false, &dev).map_err(to_candle)?;
                         let back = renoise(&x_next, &eps, info.t, info.t_next)?;
                         let v = guided.velocity(&back, info.t)?;
                         let stepped = (&back + (v * (info.t_next - info.t) as f64)?)?;
@@ -271,7 +275,8 @@ impl Denoise<'_> {
                     decoded: None,
                 };
                 if want_preview || want_decode {
-                    let x_hat = preview::predicted_clean(info.x, info.v, info.t).map_err(to_candle)?;
+                    let x_hat =
+                        preview::predicted_clean(info.x, info.v, info.t).map_err(to_candle)?;
                     if want_preview {
                         match pipe.preview_map.to_rgb(&x_hat) {
                             Ok(img) => {
@@ -328,8 +333,7 @@ fn to_candle(e: PipelineError) -> candle_core::Error {
 fn blend_known(x: &Tensor, b: &Blend, eps: &Tensor, t: f32) -> candle_core::Result<Tensor> {
     let noised = ((&b.known * t as f64)? + (eps * (1.0 - t) as f64)?)?;
     let keep = b.mask.ones_like()?.sub(&b.mask)?;
-    x.broadcast_mul(&b.mask)?
-        .add(&noised.broadcast_mul(&keep)?)
+    x.broadcast_mul(&b.mask)?.add(&noised.broadcast_mul(&keep)?)
 }
 
 /// RePaint jump from t_next back to t: x_t = (t/t_next)·x + σ·ε with

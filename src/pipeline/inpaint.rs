@@ -60,7 +60,11 @@ impl Pipeline {
         }
         media::validate_mask_size(&req.mask, "mask", w, h, "image")?;
         if !req.feather_px.is_finite() || req.feather_px < 0.0 {
-            return Err(bad_setting("feather", req.feather_px, "a radius >= 0 pixels"));
+            return Err(bad_setting(
+                "feather",
+                req.feather_px,
+                "a radius >= 0 pixels",
+            ));
         }
         if req.mask.pixels().all(|p| p[0] < 128) {
             return Err(bad_setting(

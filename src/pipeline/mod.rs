@@ -36,11 +36,11 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use serde::Deserialize;
 
+use crate::media::MediaError;
 use crate::model::tokenizer::{ShowoTokenizer, TokenizerError};
 use crate::model::vae::{VaeConfig, WanVae};
 use crate::model::weights::WeightStore;
 use crate::model::{ModelError, Showo2, Showo2Config};
-use crate::media::MediaError;
 
 pub use chat::{Answer, Attachment, ChatMessage, ChatOptions};
 pub use extend::{ExtendRequest, Side};
@@ -188,17 +188,18 @@ impl Pipeline {
         if !tok_path.is_file() {
             return Err(PipelineError::Checkpoint {
                 path: tok_path,
-                why: "missing; copy the Qwen2.5-Instruct tokenizer.json next to config.json"
-                    .into(),
+                why: "missing; copy the Qwen2.5-Instruct tokenizer.json next to config.json".into(),
             });
         }
         let tokenizer = ShowoTokenizer::from_file(&tok_path)?;
         let vocab = config.showo.llm_vocab_size;
         let s = tokenizer.special();
-        let top = [s.bos, s.eos, s.boi, s.eoi, s.img_pad, s.vid_pad, s.pad, s.img, s.bov, s.eov]
-            .into_iter()
-            .max()
-            .unwrap_or(0) as usize;
+        let top = [
+            s.bos, s.eos, s.boi, s.eoi, s.img_pad, s.vid_pad, s.pad, s.img, s.bov, s.eov,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0) as usize;
         if top >= vocab {
             return Err(PipelineError::Checkpoint {
                 path: tok_path,
@@ -277,7 +278,7 @@ impl Pipeline {
     /// Checks a canvas size: positive multiples of the grid, at most `max_image_tokens`.
     pub(crate) fn check_canvas(&self, width: u32, height: u32) -> Result<()> {
         let g = self.grid_px();
-        if width == 0 || height == 0 || width % g != 0 || height % g != 0 {
+        if width == 0 || height == 0 || !width.is_multiple_of(g) || !height.is_multiple_of(g) {
             return Err(bad_setting(
                 "image size",
                 format!("{width}x{height}"),

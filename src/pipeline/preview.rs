@@ -160,7 +160,11 @@ pub fn upsample(img: &RgbImage, width: u32, height: u32) -> RgbImage {
     let mut data = Vec::with_capacity(width as usize * height as usize * 3);
     for &(y0, y1, f) in &ys {
         let (a, b) = (&horizontal[y0], &horizontal[y1]);
-        data.extend(a.iter().zip(b).map(|(&a, &b)| (a + (b - a) * f).round() as u8));
+        data.extend(
+            a.iter()
+                .zip(b)
+                .map(|(&a, &b)| (a + (b - a) * f).round() as u8),
+        );
     }
     RgbImage::from_raw(width, height, data).unwrap_or_else(|| img.clone())
 }
@@ -265,11 +269,12 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<[f64; 3]>) -> Vec<[f64; 3]> {
             if f == 0.0 {
                 continue;
             }
-            for j in col..k {
-                a[row][j] -= f * a[col][j];
+            let (pivot_a, pivot_b) = (a[col].clone(), b[col]);
+            for (x, p) in a[row][col..].iter_mut().zip(&pivot_a[col..]) {
+                *x -= f * p;
             }
-            for ch in 0..3 {
-                b[row][ch] -= f * b[col][ch];
+            for (x, p) in b[row].iter_mut().zip(&pivot_b) {
+                *x -= f * p;
             }
         }
     }
@@ -303,9 +308,8 @@ mod tests {
         }
         fn decode(&self, z: &Tensor) -> candle_core::Result<Tensor> {
             // rgb = (z0, z1, z2) * 0.5 + 0.5 * z3 - 0.1, upsampled 8x.
-            let rgb = ((z.narrow(1, 0, 3)? * 0.5)?
-                .broadcast_add(&(z.narrow(1, 3, 1)? * 0.5)?)?
-                - 0.1)?;
+            let rgb =
+                ((z.narrow(1, 0, 3)? * 0.5)?.broadcast_add(&(z.narrow(1, 3, 1)? * 0.5)?)? - 0.1)?;
             rgb.upsample_nearest2d(z.dim(2)? * 8, z.dim(3)? * 8)
         }
         fn is_wan21(&self) -> bool {
@@ -318,10 +322,14 @@ mod tests {
         let map = fit_latent_rgb(&LinearCodec, 4, &Device::Cpu, 7).unwrap();
         // On the codec's own latents channel 3 is r + g; pick such a latent.
         let z = Tensor::new(&[[[0.2f32]], [[-0.4]], [[0.6]], [[-0.2]]], &Device::Cpu).unwrap();
-        let want = [0.2f32 * 0.5 - 0.1 - 0.1, -0.4 * 0.5 - 0.1 - 0.1, 0.6 * 0.5 - 0.1 - 0.1];
+        let want = [
+            0.2f32 * 0.5 - 0.1 - 0.1,
+            -0.4 * 0.5 - 0.1 - 0.1,
+            0.6 * 0.5 - 0.1 - 0.1,
+        ];
         let got = map.to_rgb(&z).unwrap();
-        for ch in 0..3 {
-            let expect = (((want[ch] + 1.0) / 2.0).clamp(0.0, 1.0) * 255.0).round();
+        for (ch, w) in want.iter().enumerate() {
+            let expect = (((w + 1.0) / 2.0).clamp(0.0, 1.0) * 255.0).round();
             assert!(
                 (got.get_pixel(0, 0)[ch] as f32 - expect).abs() <= 2.0,
                 "channel {ch}: {} vs {expect}",
@@ -332,7 +340,9 @@ mod tests {
 
     #[test]
     fn upsampling_keeps_flat_areas_and_interpolates_edges() {
-        let img = RgbImage::from_fn(2, 1, |x, _| image::Rgb([if x == 0 { 0 } else { 200 }, 50, 50]));
+        let img = RgbImage::from_fn(2, 1, |x, _| {
+            image::Rgb([if x == 0 { 0 } else { 200 }, 50, 50])
+        });
         let big = upsample(&img, 8, 4);
         assert_eq!(big.dimensions(), (8, 4));
         assert_eq!(big.get_pixel(0, 0).0, [0, 50, 50]);

@@ -45,11 +45,7 @@ impl Pipeline {
     /// Per-frame latents (F, C, h, w): each frame letterboxed and encoded alone.
     pub fn encode_frames(&self, frames: &[RgbImage]) -> Result<Tensor> {
         if frames.is_empty() {
-            return Err(super::bad_setting(
-                "video frames",
-                0,
-                "at least one frame",
-            ));
+            return Err(super::bad_setting("video frames", 0, "at least one frame"));
         }
         let (w, h) = self.native_size();
         let mut latents = Vec::with_capacity(frames.len());

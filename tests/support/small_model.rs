@@ -41,9 +41,30 @@ const QWEN_ADDED: [&str; 22] = [
 
 /// Words with fixed ids; every other id below 284 is the word `w<id>`.
 pub const WORDS: [&str; 24] = [
-    "[UNK]", "a", "red", "green", "blue", "circle", "square", "on", "the", "left", "right",
-    "what", "colour", "is", "it", "?", "system", "You", "are", "helpful", "assistant", ".",
-    "user", "sky",
+    "[UNK]",
+    "a",
+    "red",
+    "green",
+    "blue",
+    "circle",
+    "square",
+    "on",
+    "the",
+    "left",
+    "right",
+    "what",
+    "colour",
+    "is",
+    "it",
+    "?",
+    "system",
+    "You",
+    "are",
+    "helpful",
+    "assistant",
+    ".",
+    "user",
+    "sky",
 ];
 
 pub const ORDINARY: usize = 284;
