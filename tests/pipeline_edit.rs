@@ -63,7 +63,53 @@ fn inpaint_keeps_every_pixel_outside_the_feathered_mask() {
         let info = out.params.mask.expect("mask metadata");
         assert_eq!(info.feather_px, feather);
         assert_eq!(info.dilate_cells, 1);
+        assert_known_latent_kept(&pipe, &image, &mask, &out.latent);
     }
+}
+
+/// Latent blending ends at t = 1 on exactly the encoded input outside the dilated latent mask.
+fn assert_known_latent_kept(
+    pipe: &showo::pipeline::Pipeline,
+    image: &image::RgbImage,
+    mask: &GrayImage,
+    latent: &candle_core::Tensor,
+) {
+    let (w, h) = image.dimensions();
+    let plan = media::plan_canvas_extension(w, h, Growth::default(), 16).unwrap();
+    let canvas = media::place_on_canvas(image, &plan, media::CanvasFill::ReplicateEdge).unwrap();
+    let chw = media::rgb_to_chw(&canvas);
+    let pixels = candle_core::Tensor::from_vec(
+        chw.data,
+        (1, 3, chw.height, chw.width),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let known = pipe.vae.encode(&pixels).unwrap();
+    let mask_canvas = GrayImage::from_fn(plan.canvas_width, plan.canvas_height, |x, y| {
+        let (ox, oy) = (x.wrapping_sub(plan.offset_x), y.wrapping_sub(plan.offset_y));
+        if ox < w && oy < h {
+            *mask.get_pixel(ox, oy)
+        } else {
+            Luma([0])
+        }
+    });
+    let cells = media::dilate(&media::downsample_max(&mask_canvas, 8), 1);
+    let (c, lh, lw) = known.squeeze(0).unwrap().dims3().unwrap();
+    let k = known.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let l = latent.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let mut kept = 0;
+    for ch in 0..c {
+        for y in 0..lh {
+            for x in 0..lw {
+                if cells.get_pixel(x as u32, y as u32)[0] == 0 {
+                    let i = (ch * lh + y) * lw + x;
+                    assert_eq!(l[i].to_bits(), k[i].to_bits(), "latent ({ch},{y},{x})");
+                    kept += 1;
+                }
+            }
+        }
+    }
+    assert!(kept > 0);
 }
 
 #[test]
