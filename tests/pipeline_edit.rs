@@ -245,6 +245,20 @@ fn per_side_prompts_run_as_successive_extensions() {
         })
     );
     assert_eq!(out.params.prompt, "a sky");
+
+    // The edit history exports as a GIF on the largest canvas, one frame per version.
+    let tmp = tempfile::tempdir().unwrap();
+    let gif = tmp.path().join("history.gif");
+    let frames = showo::pipeline::export::history_frames(&[image.clone(), out.image.clone()], 400);
+    media::save_gif(&gif, &frames, media::GifRepeat::Forever).unwrap();
+    let decoded = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(
+        std::fs::File::open(&gif).unwrap(),
+    ))
+    .unwrap();
+    use image::AnimationDecoder;
+    let decoded = decoded.into_frames().collect_frames().unwrap();
+    assert_eq!(decoded.len(), 2);
+    assert!(decoded.iter().all(|f| f.buffer().dimensions() == (48, 48)));
     let err = Control::none(|c| {
         pipe.extend(
             &ExtendRequest::new(base("a", 1), image.clone(), Growth::default()),

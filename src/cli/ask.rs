@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use showo::media;
-use showo::media::GifFrame;
 use showo::model::prompt::BlockStart;
 use showo::pipeline::decode::Sampling;
+use showo::pipeline::export;
 use showo::pipeline::{Attachment, ChatMessage, ChatOptions};
 
 use super::common::ModelArgs;
@@ -81,11 +81,7 @@ pub fn run(args: AskArgs) -> Result<()> {
                 stamps.join(", ")
             );
             if let Some(gif) = &args.frames_gif {
-                let frames: Vec<GifFrame> = video
-                    .frames
-                    .iter()
-                    .map(|f| GifFrame::from_rgb(&f.image, 250))
-                    .collect();
+                let frames = export::video_frames(&video);
                 media::save_gif(gif, &frames, media::GifRepeat::Forever)?;
             }
             Some(Attachment::Video(video))

@@ -7,8 +7,9 @@ use anyhow::{Context, Result};
 use clap::Args;
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
-use showo::media::{self, GenerationParams, GifFrame, GifRepeat};
+use showo::media::{self, GenerationParams, GifRepeat};
 use showo::model::device::{DeviceChoice, parse_dtype};
+use showo::pipeline::export;
 use showo::pipeline::generate::{Control, StepEvent};
 use showo::pipeline::{GenerateRequest, Generated, Pipeline, PreviewOptions};
 
@@ -179,11 +180,7 @@ pub fn save_outputs(out: &Generated, png: &Path, gif: Option<&Path>) -> Result<(
 
 /// A GIF of the per-step previews, holding on the final image.
 pub fn save_trajectory_gif(path: &Path, previews: &[RgbImage], last: &RgbImage) -> Result<()> {
-    let mut frames: Vec<GifFrame> = previews
-        .iter()
-        .map(|p| GifFrame::from_rgb(p, 120))
-        .collect();
-    frames.push(GifFrame::from_rgb(last, 1500));
+    let frames = export::trajectory_frames(previews, last);
     media::save_gif(path, &frames, GifRepeat::Forever)
         .with_context(|| format!("writing {}", path.display()))
 }

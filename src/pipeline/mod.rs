@@ -22,6 +22,7 @@
 
 pub mod chat;
 pub mod decode;
+pub mod export;
 pub mod extend;
 pub mod generate;
 pub mod inpaint;
@@ -383,4 +384,14 @@ fn load_vae(dir: &Path, dev: &Device) -> Result<WanVae> {
         path: found,
         why: format!("VAE weights do not match its config: {e}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// The engine moves a loaded pipeline to its worker thread and shares it.
+    #[test]
+    fn pipeline_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<super::Pipeline>();
+    }
 }
