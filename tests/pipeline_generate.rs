@@ -267,4 +267,68 @@ fn larger_canvases_run_through_position_interpolation() {
     let out = Control::none(|c| pipe.generate(&req, c)).unwrap();
     assert_eq!(out.image.dimensions(), (w * 2, h + 16));
     assert_eq!((out.params.width, out.params.height), (w * 2, h + 16));
+    // Guidance 1 runs the conditional branch alone.
+    let mut plain = request("a sky", 5, 2);
+    plain.guidance = 1.0;
+    let one = Control::none(|c| pipe.generate(&plain, c)).unwrap();
+    let five = Control::none(|c| pipe.generate(&request("a sky", 5, 2), c)).unwrap();
+    assert_ne!(one.image, five.image);
+}
+
+/// The pipeline reproduces the official sampler run (`sampler_t2i`) from its saved noise: same
+/// prompt ids through the tokenizer, CFG with the empty prompt, Euler on the shifted grid, and
+/// the VAE decode to 8-bit.
+#[test]
+fn pipeline_reproduces_the_official_sampler() {
+    let Some((pipe, _tmp)) = small_pipeline() else {
+        return;
+    };
+    let set = showo::golden::open_or_fail().unwrap();
+    let case = set.case("sampler_t2i").unwrap();
+    let ids: Vec<u32> = case.json["prompt2_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
+    // Word `w<id>` has id <id> in the test tokenizer (for ids past its named words).
+    assert!(ids.iter().all(|&i| i as usize >= small_model::WORDS.len()));
+    let prompt = ids
+        .iter()
+        .map(|i| format!("w{i}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert_eq!(pipe.tokenizer.encode(&prompt).unwrap(), ids);
+    let calls = case.json["num_model_calls"].as_u64().unwrap() as usize;
+    let req = GenerateRequest {
+        prompt,
+        steps: calls,
+        guidance: case.json["guidance_scale"].as_f64().unwrap() as f32,
+        shift: case.json["time_shifting_factor"].as_f64().unwrap() as f32,
+        initial_noise: Some(case.f32("inputs.z")),
+        ..Default::default()
+    };
+    let out = Control::none(|c| pipe.generate(&req, c)).unwrap();
+    let err = showo::golden::check(&set, &case, "outputs.final_latent", &out.latent);
+    eprintln!("pipeline vs official final latent: {err:.2e}");
+    let want = case
+        .get("outputs.decoded_uint8")
+        .to_dtype(candle_core::DType::U8)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<u8>()
+        .unwrap();
+    let worst = out
+        .image
+        .as_raw()
+        .iter()
+        .zip(&want)
+        .map(|(&a, &b)| (a as i32 - b as i32).abs())
+        .max()
+        .unwrap();
+    assert!(
+        worst <= 1,
+        "decoded pixels differ by {worst} (allowed ±1, truncation)"
+    );
 }

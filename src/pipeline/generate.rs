@@ -24,7 +24,7 @@ use super::sampler::{Stop, cfg_combine, euler, time_grid};
 use super::{Pipeline, PipelineError, Result, bad_setting};
 
 /// A text-to-image job.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct GenerateRequest {
     pub prompt: String,
     pub seed: u64,
@@ -40,6 +40,9 @@ pub struct GenerateRequest {
     pub preview: PreviewOptions,
     /// Keep every preview for a trajectory GIF.
     pub keep_trajectory: bool,
+    /// Start from this noise (1, C, h, w) instead of the seeded one, e.g. to reproduce a run
+    /// of the official code from its saved `z`.
+    pub initial_noise: Option<Tensor>,
 }
 
 impl Default for GenerateRequest {
@@ -54,6 +57,7 @@ impl Default for GenerateRequest {
             bf16_noise: true,
             preview: PreviewOptions::default(),
             keep_trajectory: false,
+            initial_noise: None,
         }
     }
 }
@@ -131,7 +135,6 @@ pub(crate) struct Guided<'a> {
     pipe: &'a Pipeline,
     prefix: GenerationPrefix,
     guidance: f32,
-    pub(crate) calls: std::cell::Cell<usize>,
 }
 
 impl<'a> Guided<'a> {
@@ -157,13 +160,11 @@ impl<'a> Guided<'a> {
             pipe,
             prefix: pipe.model.prefill_generation(prefixes)?,
             guidance,
-            calls: std::cell::Cell::new(0),
         })
     }
 
     /// v(x, t) for x (1, C, h, w) f32 -> (1, C, h, w) f32.
     pub(crate) fn velocity(&self, x: &Tensor, t: f32) -> candle_core::Result<Tensor> {
-        self.calls.set(self.calls.get() + 1);
         let dev = x.device();
         if self.prefix.lens().len() == 1 {
             let v = self
@@ -203,6 +204,7 @@ pub(crate) struct Denoise<'a> {
     pub bf16_noise: bool,
     pub preview: PreviewOptions,
     pub keep_trajectory: bool,
+    pub initial_noise: Option<Tensor>,
     pub blend: Option<Blend>,
 }
 
@@ -232,7 +234,20 @@ impl Denoise<'_> {
         let n_tokens = (lh / p) * (lw / p);
         let dev = pipe.device().clone();
         let guided = Guided::new(pipe, &self.prompt_ids, n_tokens, self.guidance)?;
-        let z = seeded_noise(self.seed, (c, lh, lw), self.bf16_noise, &dev)?;
+        let z = match &self.initial_noise {
+            Some(z) if z.dims() == [1, c, lh, lw] => z.to_dtype(DType::F32)?.to_device(&dev)?,
+            Some(z) => {
+                return Err(bad_setting(
+                    "initial noise",
+                    format!("{:?}", z.dims()),
+                    format!(
+                        "shape [1, {c}, {lh}, {lw}] for a {}x{} canvas",
+                        self.width, self.height
+                    ),
+                ));
+            }
+            None => seeded_noise(self.seed, (c, lh, lw), self.bf16_noise, &dev)?,
+        };
         let grid = time_grid(self.steps + 1, self.shift);
         let total = self.steps;
         // Fresh noise for RePaint jumps, from a stream derived from the seed.
@@ -389,6 +404,7 @@ impl Pipeline {
             bf16_noise: req.bf16_noise,
             preview: req.preview,
             keep_trajectory: req.keep_trajectory,
+            initial_noise: req.initial_noise.clone(),
             blend: None,
         }
         .run(ctl)?;

@@ -149,6 +149,7 @@ impl Pipeline {
             bf16_noise: base.bf16_noise,
             preview: base.preview,
             keep_trajectory: base.keep_trajectory,
+            initial_noise: base.initial_noise.clone(),
             blend: Some(Blend {
                 known,
                 mask: latent_mask,
