@@ -19,6 +19,15 @@
 //! ```
 //!
 //! The built-in tiny model (`assets/tiny/`) is such a folder and loads through the same path.
+//!
+//! Decisions that users see:
+//! - An empty prompt and a prompt longer than `max_text_len` tokens are errors
+//!   ([`PipelineError::EmptyPrompt`], [`PipelineError::PromptTooLong`]): the official code
+//!   would cut the prompt silently, which makes the picture ignore its end without a word.
+//! - Canvases are multiples of 16 px; inputs of other sizes are padded with their edge pixels
+//!   and cropped back. Larger-than-native canvases use position interpolation (see `extend`).
+//! - Every job takes a [`generate::Control`]: a per-step callback and a cancellation flag
+//!   polled before every model call, so a cancelled job stops within one step.
 
 pub mod chat;
 pub mod decode;
@@ -292,7 +301,8 @@ impl Pipeline {
                 "image size",
                 format!("{width}x{height} ({tokens} image tokens)"),
                 format!(
-                    "at most {} image tokens (4x the native {}x{} area)",
+                    "at most {} image tokens (max_image_tokens; by default 4x the native {}x{} \
+                     area, beyond which position interpolation degrades)",
                     self.settings.max_image_tokens,
                     self.native_size().0,
                     self.native_size().1
