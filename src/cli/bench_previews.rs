@@ -27,6 +27,11 @@ pub struct PreviewBenchArgs {
     /// Token grid side for `1.5b` (27 = 432 px).
     #[arg(long, default_value_t = 27)]
     grid: usize,
+    /// For `1.5b`: keep only this many LLM layers, semantic layers and flow-head blocks (the
+    /// widths stay real). Less memory and a shorter step, so the preview fraction it reports is
+    /// an upper bound for the full model.
+    #[arg(long)]
+    layers: Option<usize>,
     /// cpu, cuda[:N], metal[:N].
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -174,13 +179,22 @@ fn load(args: &PreviewBenchArgs, dev: &Device, dtype: DType) -> Result<Subject> 
             })
         }
         "1.5b" => {
-            let cfg = random::showo2_1_5b_config(args.grid);
+            let mut cfg = random::showo2_1_5b_config(args.grid);
+            if let Some(n) = args.layers {
+                cfg.llm.num_hidden_layers = n;
+                cfg.siglip.num_hidden_layers = n + 1; // Show-o2 drops SigLIP's last layer
+                cfg.showo.num_diffusion_layers = n;
+            }
             let (model, n) = random::random_showo2(&cfg, dtype, dev, 7)?;
             // Timing does not depend on the values: a zero-weight Wan2.1 decoder of the real width.
             let vae = WanVae::new(&VaeConfig::wan21(), VarBuilder::zeros(DType::F32, dev))?;
             Ok(Subject {
                 label: format!(
-                    "random Show-o2-1.5B shapes ({:.2} B params), grid {}",
+                    "random Show-o2-1.5B widths, {} LLM / {} semantic / {} flow layers \
+                     ({:.2} B params), grid {}",
+                    cfg.llm.num_hidden_layers,
+                    cfg.und_layers(),
+                    cfg.showo.num_diffusion_layers,
                     n as f64 / 1e9,
                     args.grid
                 ),
