@@ -1,6 +1,7 @@
 //! Command-line front end. One file per subcommand; each drives the library, never the GUI.
 
 mod bench;
+mod train_tiny;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +22,8 @@ struct Cli {
 enum Command {
     /// Dump samples of the tiny model's procedural world (PNG, GIF, JSONL) for inspection.
     World(world::WorldArgs),
+    /// Train the built-in tiny model from scratch (resumes from the checkpoints in --out).
+    TrainTiny(train_tiny::TrainTinyArgs),
     /// Benchmarks of the engine.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -41,5 +44,6 @@ pub fn run() -> anyhow::Result<()> {
         }
         Some(Command::World(args)) => world::run(args),
         Some(Command::Bench(BenchCommand::Model(args))) => bench::run(args),
+        Some(Command::TrainTiny(args)) => train_tiny::run(args),
     }
 }
