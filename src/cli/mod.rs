@@ -2,15 +2,24 @@
 
 use clap::{Parser, Subcommand};
 
+mod models;
+
 #[derive(Parser)]
-#[command(name = "showo-studio", version, about = "Show-o2 studio and command-line tools")]
+#[command(
+    name = "showo-studio",
+    version,
+    about = "Show-o2 studio and command-line tools"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// List, download, verify and remove models (the Hugging Face cache).
+    Models(models::ModelsArgs),
+}
 
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -19,5 +28,6 @@ pub fn run() -> anyhow::Result<()> {
             println!("showo-studio {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Some(Command::Models(args)) => models::run(args),
     }
 }
