@@ -154,6 +154,13 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
                     frames,
                 },
             };
+            if !model.supports(workload.capability()) {
+                bail!(
+                    "{} does not do {}; `showo-studio models list` shows what each model does",
+                    model.id,
+                    workload.capability()
+                );
+            }
             let device = match device {
                 DeviceArg::Cpu => Device::Cpu,
                 DeviceArg::Cuda => Device::Cuda,

@@ -3,6 +3,7 @@
 //! receive [`PullEvent`]s (owned, so the GUI can forward them over a channel).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use super::HubError;
@@ -277,6 +278,41 @@ pub fn pull(
         report.files.push((repo, file, outcome));
     }
     Ok(report)
+}
+
+/// What a background pull sends: its events, then exactly one `Finished`.
+#[derive(Debug)]
+pub enum PullMessage {
+    Event(PullEvent),
+    Finished(Result<PullReport, HubError>),
+}
+
+/// A pull running on its own thread (for the GUI): read `messages`, set `cancel` to stop.
+pub struct PullHandle {
+    pub messages: crossbeam_channel::Receiver<PullMessage>,
+    pub cancel: Arc<AtomicBool>,
+    pub thread: std::thread::JoinHandle<()>,
+}
+
+/// Starts `pull` on a background thread so the caller never blocks on the network.
+pub fn spawn_pull(hub: Arc<Hub>, plan: PullPlan) -> PullHandle {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    let thread = std::thread::spawn(move || {
+        let result = pull(
+            &hub,
+            &plan,
+            &mut |e| drop(tx.send(PullMessage::Event(e))),
+            &flag,
+        );
+        let _ = tx.send(PullMessage::Finished(result));
+    });
+    PullHandle {
+        messages: rx,
+        cancel,
+        thread,
+    }
 }
 
 /// The result of checking one cached file.

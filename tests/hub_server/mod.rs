@@ -1,6 +1,6 @@
 //! A tiny threaded HTTP/1.1 server that behaves like the Hugging Face hub for the model manager's
 //! tests: `resolve` URLs with `X-Repo-Commit`, `ETag` / `X-Linked-Etag` / `X-Linked-Size`, LFS files
-//! redirected to a "CDN" path, HEAD and Range requests, a bearer-token check, and fault modes
+//! redirected to a "CDN" on another host name, HEAD and Range requests, a bearer-token check, and fault modes
 //! (drop the connection mid-file once, serve corrupted bytes). Every request is logged.
 
 #![allow(dead_code)]
@@ -40,13 +40,19 @@ struct Faults {
     drop_once: HashSet<String>,
     /// Paths served with one byte flipped (headers still describe the good file).
     corrupt: HashSet<String>,
+    /// Paths streamed slowly (10 ms per 64 KiB), so a client can act mid-file.
+    slow: HashSet<String>,
 }
 
 struct State {
-    base: String,
+    /// The "CDN" that LFS files redirect to: the same server under another host name
+    /// (`localhost`), so a client must treat it as a different host (no Authorization header).
+    cdn_base: String,
     repos: HashMap<String, ServedRepo>,
     /// sha256 → (repo, file), for the CDN path.
     by_sha: HashMap<String, (String, String)>,
+    /// (repo, file) → etag, computed once.
+    etags: HashMap<(String, String), String>,
     log: Mutex<Vec<LoggedRequest>>,
     faults: Mutex<Faults>,
     required_token: Mutex<Option<String>>,
@@ -62,19 +68,28 @@ pub struct HubServer {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Large binary files go through git LFS on the hub (etag = sha256, served from a CDN).
 pub fn is_lfs(file: &str) -> bool {
-    [".safetensors", ".bin", ".pth"].iter().any(|ext| file.ends_with(ext))
+    [".safetensors", ".bin", ".pth"]
+        .iter()
+        .any(|ext| file.ends_with(ext))
 }
 
 /// The etag the hub gives a file: the sha256 for LFS files; for small git files the hub sends the
 /// git blob sha1, for which this server uses an equally opaque 40-hex stand-in.
 pub fn etag_of(file: &str, bytes: &[u8]) -> String {
     let sha = sha256_hex(bytes);
-    if is_lfs(file) { sha } else { sha256_hex(format!("blob {}\0{sha}", bytes.len()).as_bytes())[..40].to_string() }
+    if is_lfs(file) {
+        sha
+    } else {
+        sha256_hex(format!("blob {}\0{sha}", bytes.len()).as_bytes())[..40].to_string()
+    }
 }
 
 impl ServedRepo {
@@ -82,11 +97,16 @@ impl ServedRepo {
         let files = names
             .iter()
             .map(|(on_disk, in_repo)| {
-                let bytes = std::fs::read(dir.join(on_disk)).unwrap_or_else(|e| panic!("{}: {e}", dir.join(on_disk).display()));
+                let bytes = std::fs::read(dir.join(on_disk))
+                    .unwrap_or_else(|e| panic!("{}: {e}", dir.join(on_disk).display()));
                 (in_repo.to_string(), bytes)
             })
             .collect();
-        Self { id: id.to_string(), commit: commit.to_string(), files }
+        Self {
+            id: id.to_string(),
+            commit: commit.to_string(),
+            files,
+        }
     }
 }
 
@@ -110,7 +130,10 @@ pub fn golden_repos() -> Option<Vec<ServedRepo>> {
             VAE_REPO,
             "2222222222222222222222222222222222222222",
             &set.vae_dir(),
-            &[("vae_config.json", "vae_config.json"), ("vae.safetensors", "vae.safetensors")],
+            &[
+                ("vae_config.json", "vae_config.json"),
+                ("vae.safetensors", "vae.safetensors"),
+            ],
         ),
     ])
 }
@@ -121,15 +144,18 @@ impl HubServer {
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
         let mut by_sha = HashMap::new();
+        let mut etags = HashMap::new();
         for r in &repos {
             for (f, bytes) in &r.files {
                 by_sha.insert(sha256_hex(bytes), (r.id.clone(), f.clone()));
+                etags.insert((r.id.clone(), f.clone()), etag_of(f, bytes));
             }
         }
         let state = Arc::new(State {
-            base: base.clone(),
+            cdn_base: format!("http://localhost:{}", addr.port()),
             repos: repos.into_iter().map(|r| (r.id.clone(), r)).collect(),
             by_sha,
+            etags,
             log: Mutex::new(Vec::new()),
             faults: Mutex::new(Faults::default()),
             required_token: Mutex::new(None),
@@ -152,7 +178,13 @@ impl HubServer {
                 }
             })
         };
-        Self { endpoint: base, addr, state, stop, thread: Some(thread) }
+        Self {
+            endpoint: base,
+            addr,
+            state,
+            stop,
+            thread: Some(thread),
+        }
     }
 
     pub fn repo(&self, id: &str) -> &ServedRepo {
@@ -160,11 +192,30 @@ impl HubServer {
     }
 
     pub fn drop_connection_once(&self, repo: &str, file: &str) {
-        self.state.faults.lock().unwrap().drop_once.insert(format!("{repo}/{file}"));
+        self.state
+            .faults
+            .lock()
+            .unwrap()
+            .drop_once
+            .insert(format!("{repo}/{file}"));
     }
 
     pub fn serve_corrupted(&self, repo: &str, file: &str) {
-        self.state.faults.lock().unwrap().corrupt.insert(format!("{repo}/{file}"));
+        self.state
+            .faults
+            .lock()
+            .unwrap()
+            .corrupt
+            .insert(format!("{repo}/{file}"));
+    }
+
+    pub fn serve_slowly(&self, repo: &str, file: &str) {
+        self.state
+            .faults
+            .lock()
+            .unwrap()
+            .slow
+            .insert(format!("{repo}/{file}"));
     }
 
     pub fn require_token(&self, token: &str) {
@@ -176,7 +227,10 @@ impl HubServer {
     }
 
     pub fn gets(&self) -> Vec<LoggedRequest> {
-        self.requests().into_iter().filter(|r| r.method == "GET").collect()
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method == "GET")
+            .collect()
     }
 
     /// Body bytes written to clients so far (to show a resume did not start over).
@@ -201,11 +255,18 @@ struct Response {
     body: Vec<u8>,
     /// Cut the connection after this many body bytes.
     cut_after: Option<usize>,
+    slow: bool,
 }
 
 impl Response {
     fn new(status: u16) -> Self {
-        Self { status, headers: Vec::new(), body: Vec::new(), cut_after: None }
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+            cut_after: None,
+            slow: false,
+        }
     }
 
     fn header(mut self, name: &str, value: impl Into<String>) -> Self {
@@ -239,7 +300,10 @@ fn serve_connection(state: &State, stream: TcpStream) -> std::io::Result<()> {
         range: headers.get("range").cloned(),
         authorization: headers.get("authorization").cloned(),
     });
-    if let Some(len) = headers.get("content-length").and_then(|l| l.parse::<u64>().ok()) {
+    if let Some(len) = headers
+        .get("content-length")
+        .and_then(|l| l.parse::<u64>().ok())
+    {
         std::io::copy(&mut (&mut reader).take(len), &mut std::io::sink())?;
     }
     let response = route(state, &method, &path, &headers);
@@ -277,10 +341,10 @@ fn route(state: &State, method: &str, path: &str, headers: &HashMap<String, Stri
     let Some(bytes) = repo.files.get(file) else {
         return Response::new(404).header("X-Error-Code", "EntryNotFound");
     };
-    let etag = etag_of(file, bytes);
+    let etag = state.etags[&(repo_id.clone(), file.to_string())].clone();
     if is_lfs(file) {
         Response::new(302)
-            .header("Location", format!("{}/cdn/{etag}", state.base))
+            .header("Location", format!("{}/cdn/{etag}", state.cdn_base))
             .header("X-Repo-Commit", repo.commit.clone())
             .header("X-Linked-Etag", format!("\"{etag}\""))
             .header("X-Linked-Size", bytes.len().to_string())
@@ -312,7 +376,10 @@ fn file_body(state: &State, repo: &str, file: &str, headers: &HashMap<String, St
             return Response::new(416).header("Content-Range", format!("bytes */{total}"));
         }
         Some(start) => {
-            let mut r = Response::new(206).header("Content-Range", format!("bytes {start}-{}/{total}", total - 1));
+            let mut r = Response::new(206).header(
+                "Content-Range",
+                format!("bytes {start}-{}/{total}", total - 1),
+            );
             r.body = bytes[start..].to_vec();
             r
         }
@@ -322,13 +389,19 @@ fn file_body(state: &State, repo: &str, file: &str, headers: &HashMap<String, St
             r
         }
     };
+    response.slow = faults.slow.contains(&key);
     if faults.drop_once.remove(&key) {
         response.cut_after = Some(response.body.len() / 2);
     }
     response.header("Accept-Ranges", "bytes")
 }
 
-fn write_response(state: &State, mut stream: TcpStream, method: &str, response: Response) -> std::io::Result<()> {
+fn write_response(
+    state: &State,
+    mut stream: TcpStream,
+    method: &str,
+    response: Response,
+) -> std::io::Result<()> {
     let reason = match response.status {
         200 => "OK",
         206 => "Partial Content",
@@ -342,7 +415,10 @@ fn write_response(state: &State, mut stream: TcpStream, method: &str, response: 
     for (k, v) in &response.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
-    head.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", response.body.len()));
+    head.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        response.body.len()
+    ));
     stream.write_all(head.as_bytes())?;
     if method == "GET" {
         let body = match response.cut_after {
@@ -351,8 +427,13 @@ fn write_response(state: &State, mut stream: TcpStream, method: &str, response: 
         };
         // Write in pieces so a client sees a stream, as from a real server.
         for piece in body.chunks(64 * 1024) {
+            if response.slow {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
             stream.write_all(piece)?;
-            state.body_bytes_sent.fetch_add(piece.len() as u64, Ordering::SeqCst);
+            state
+                .body_bytes_sent
+                .fetch_add(piece.len() as u64, Ordering::SeqCst);
         }
     }
     stream.flush()?;
