@@ -25,9 +25,7 @@ pub fn open_or_fail() -> Option<GoldenSet> {
     match GoldenSet::open(&dir) {
         Ok(set) => Some(set),
         Err(err) => {
-            let ci = std::env::var("CI")
-                .map(|v| v == "true" || v == "1")
-                .unwrap_or(false);
+            let ci = std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false);
             if ci {
                 panic!("golden set unusable under CI=true: {err}");
             }
@@ -88,15 +86,9 @@ impl GoldenSet {
                 rd.filter_map(|e| e.ok())
                     .filter_map(|e| {
                         let p = e.path();
-                        (p.extension()? == "json")
-                            .then(|| p.file_stem()?.to_str().map(String::from))?
+                        (p.extension()? == "json").then(|| p.file_stem()?.to_str().map(String::from))?
                     })
-                    .filter(|n| {
-                        self.root
-                            .join("cases")
-                            .join(format!("{n}.safetensors"))
-                            .exists()
-                    })
+                    .filter(|n| self.root.join("cases").join(format!("{n}.safetensors")).exists())
                     .collect()
             })
             .unwrap_or_default();
@@ -105,10 +97,7 @@ impl GoldenSet {
     }
 
     pub fn has_case(&self, name: &str) -> bool {
-        self.root
-            .join("cases")
-            .join(format!("{name}.json"))
-            .exists()
+        self.root.join("cases").join(format!("{name}.json")).exists()
     }
 
     pub fn case(&self, name: &str) -> Result<Case, String> {
@@ -122,11 +111,7 @@ impl GoldenSet {
         let st_path = dir.join(format!("{name}.safetensors"));
         let tensors = candle_core::safetensors::load(&st_path, &Device::Cpu)
             .map_err(|e| format!("cannot load {}: {e}", st_path.display()))?;
-        Ok(Case {
-            name: name.to_string(),
-            json,
-            tensors,
-        })
+        Ok(Case { name: name.to_string(), json, tensors })
     }
 
     /// The comparison to use for `case/key`, from `tolerances.json`.
@@ -145,12 +130,7 @@ impl GoldenSet {
     pub fn toleranced_keys(&self, case: &str) -> Vec<String> {
         self.tolerances["cases"][case]
             .as_object()
-            .map(|o| {
-                o.keys()
-                    .filter(|k| !k.contains(" (json)"))
-                    .cloned()
-                    .collect()
-            })
+            .map(|o| o.keys().filter(|k| !k.contains(" (json)")).cloned().collect())
             .unwrap_or_default()
     }
 }
@@ -180,20 +160,10 @@ impl Case {
 /// Largest |a - b| over all elements (shapes must match).
 pub fn max_abs_diff(got: &Tensor, want: &Tensor) -> Result<f64, String> {
     if got.dims() != want.dims() {
-        return Err(format!(
-            "shape {:?} != expected {:?}",
-            got.dims(),
-            want.dims()
-        ));
+        return Err(format!("shape {:?} != expected {:?}", got.dims(), want.dims()));
     }
-    let g = got
-        .to_dtype(DType::F64)
-        .and_then(|t| t.flatten_all())
-        .map_err(|e| e.to_string())?;
-    let w = want
-        .to_dtype(DType::F64)
-        .and_then(|t| t.flatten_all())
-        .map_err(|e| e.to_string())?;
+    let g = got.to_dtype(DType::F64).and_then(|t| t.flatten_all()).map_err(|e| e.to_string())?;
+    let w = want.to_dtype(DType::F64).and_then(|t| t.flatten_all()).map_err(|e| e.to_string())?;
     let d = (g - w)
         .and_then(|d| d.abs())
         .and_then(|d| d.max(0))
@@ -212,11 +182,7 @@ pub fn check(set: &GoldenSet, case: &Case, key: &str, got: &Tensor) -> f64 {
             "{}/{key}: max abs diff {diff:.3e} exceeds tolerance {atol:.1e}",
             case.name
         ),
-        Compare::Exact => assert!(
-            diff == 0.0,
-            "{}/{key}: not exactly equal (diff {diff})",
-            case.name
-        ),
+        Compare::Exact => assert!(diff == 0.0, "{}/{key}: not exactly equal (diff {diff})", case.name),
     }
     diff
 }
