@@ -6,6 +6,7 @@ mod train_tiny;
 
 use clap::{Parser, Subcommand};
 
+mod models;
 mod world;
 
 #[derive(Parser)]
@@ -21,6 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// List, download, verify and remove models (the Hugging Face cache).
+    Models(models::ModelsArgs),
     /// Convert a PyTorch checkpoint (.bin/.pth, shards) to safetensors.
     Convert(convert::ConvertArgs),
     /// Dump samples of the tiny model's procedural world (PNG, GIF, JSONL) for inspection.
@@ -39,6 +42,7 @@ pub fn run() -> anyhow::Result<()> {
             println!("showo-studio {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Some(Command::Models(args)) => models::run(args),
         Some(Command::Convert(args)) => convert::run(args),
         Some(Command::World(args)) => world::run(args),
         Some(Command::Bench(cmd)) => bench::run(cmd),
