@@ -60,7 +60,7 @@ impl TrainOptions {
             clip_batch: 4,
             clip_frames_seen: 5,
             lr: 2e-3,
-            vae_lr: 5e-4,
+            vae_lr: 2e-3,
             checkpoint_every: 200,
             seed: 2026,
         }
@@ -128,15 +128,16 @@ fn train_vae(opts: &TrainOptions, data: &WorldDataset, dev: &Device, progress: P
             .collect();
         let x = pixels(&batch.iter().collect::<Vec<_>>(), dev)?;
         let enc = vae.encode_detailed(&x)?;
-        // A narrow logvar range keeps early steps from sampling huge noise.
-        let (mu, logvar) = (enc.mu_raw, enc.logvar.clamp(-12f32, 2f32)?);
+        // The sampled noise is capped (sigma <= e^-2) so it never drowns the signal of a
+        // freshly initialised encoder; the studio uses the deterministic mean anyway.
+        let (mu, logvar) = (enc.mu_raw, enc.logvar.clamp(-12f32, -4f32)?);
         let eps: Vec<f32> = (0..mu.elem_count()).map(|_| StandardNormal.sample(&mut r)).collect();
         let z = (&mu + (logvar.affine(0.5, 0.0)?.exp()? * Tensor::from_vec(eps, mu.shape(), dev)?)?)?;
         let recon = vae.decode_unclamped(&z)?;
         let rec = (&recon - &x)?.abs()?.mean_all()?;
         let mse = (&recon - &x)?.sqr()?.mean_all()?;
         let kl = (((mu.sqr()? + logvar.exp()?)? - 1.0)? - &logvar)?.mean_all()?.affine(0.5, 0.0)?;
-        let loss = (&rec + &mse)?.add(&(&kl * 1e-4)?)?;
+        let loss = (&rec + &mse)?.add(&(&kl * 1e-6)?)?;
         let mut grads = loss.backward()?;
         opt.clip(&mut grads, 1.0)?;
         let lr = lr_at(step, opts.vae_steps, 100, opts.vae_lr, opts.vae_lr * 0.05);
