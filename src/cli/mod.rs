@@ -1,7 +1,7 @@
 //! Command-line front end. One file per subcommand; each drives the library, never the GUI.
 
-mod convert;
 mod bench;
+mod convert;
 mod train_tiny;
 
 use clap::{Parser, Subcommand};

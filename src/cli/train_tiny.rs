@@ -30,8 +30,10 @@ pub fn run(args: TrainTinyArgs) -> Result<()> {
     opts.checkpoint_every = args.checkpoint_every.unwrap_or(opts.checkpoint_every);
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("{prefix:>8} [{elapsed_precise}] {wide_bar} {pos}/{len} (eta {eta}) {msg}")
-            .expect("static template"),
+        ProgressStyle::with_template(
+            "{prefix:>8} [{elapsed_precise}] {wide_bar} {pos}/{len} (eta {eta}) {msg}",
+        )
+        .expect("static template"),
     );
     let mut phase = String::new();
     let mut report = |p: &str, step: usize, total: usize, vals: &[(&str, f64)]| {

@@ -12,7 +12,11 @@ use candle_nn::Conv2d;
 /// conv2d with symmetric zero padding `pad`, stride `stride` (dilation 1, groups 1).
 pub fn conv2d(x: &Tensor, w: &Tensor, pad: usize, stride: usize) -> Result<Tensor> {
     let tracked = x.track_op() || w.track_op();
-    if std::env::var_os("SHOWO_SLOW_CONV_BWD").is_some() || !tracked || !x.device().is_cpu() || x.dtype() != DType::F32 {
+    if std::env::var_os("SHOWO_SLOW_CONV_BWD").is_some()
+        || !tracked
+        || !x.device().is_cpu()
+        || x.dtype() != DType::F32
+    {
         return x.conv2d(w, pad, stride, 1, 1);
     }
     let out = x.detach().conv2d(&w.detach(), pad, stride, 1, 1)?;
@@ -43,12 +47,24 @@ impl CustomOp2 for FastConv {
         "fast-conv2d"
     }
 
-    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let data = self.out.flatten_all()?.to_vec1::<f32>()?;
         Ok((CpuStorage::F32(data), self.out.shape().clone()))
     }
 
-    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (b, ci, h, wd) = x.dims4()?;
         let (co, _, kh, kw) = w.dims4()?;
         let (_, _, ho, wo) = g.dims4()?;
@@ -74,10 +90,19 @@ impl CustomOp2 for FastConv {
         let (dh, dw) = (gd.dim(2)?, gd.dim(3)?);
         let extra_h = (h + kh - 1).saturating_sub(dh + 2 * (kh - 1 - p));
         let extra_w = (wd + kw - 1).saturating_sub(dw + 2 * (kw - 1 - p));
-        let gp = gd.pad_with_zeros(2, kh - 1 - p, kh - 1 - p + extra_h)?.pad_with_zeros(3, kw - 1 - p, kw - 1 - p + extra_w)?;
+        let gp = gd
+            .pad_with_zeros(2, kh - 1 - p, kh - 1 - p + extra_h)?
+            .pad_with_zeros(3, kw - 1 - p, kw - 1 - p + extra_w)?;
         let rev = |n: usize| Tensor::new((0..n as u32).rev().collect::<Vec<_>>(), w.device());
-        let wf = w.index_select(&rev(kh)?, 2)?.index_select(&rev(kw)?, 3)?.transpose(0, 1)?.contiguous()?;
-        let gx = gp.conv2d(&wf, 0, 1, 1, 1)?.narrow(2, 0, h)?.narrow(3, 0, wd)?;
+        let wf = w
+            .index_select(&rev(kh)?, 2)?
+            .index_select(&rev(kw)?, 3)?
+            .transpose(0, 1)?
+            .contiguous()?;
+        let gx = gp
+            .conv2d(&wf, 0, 1, 1, 1)?
+            .narrow(2, 0, h)?
+            .narrow(3, 0, wd)?;
         Ok((Some(gx), Some(gw)))
     }
 }
@@ -88,14 +113,23 @@ fn strided(x: &Tensor, dim: usize, start: usize, n: usize, s: usize) -> Result<T
         return x.narrow(dim, start, n);
     }
     let avail = x.dim(dim)? - start;
-    let take = (n * s).min(avail + (s - 1) - ((avail + s - 1) % s)).max((n - 1) * s + 1);
+    let take = (n * s)
+        .min(avail + (s - 1) - ((avail + s - 1) % s))
+        .max((n - 1) * s + 1);
     let part = x.narrow(dim, start, take.min(avail))?;
     let len = part.dim(dim)?;
-    let padded = if len < n * s { part.pad_with_zeros(dim, 0, n * s - len)? } else { part.narrow(dim, 0, n * s)? };
+    let padded = if len < n * s {
+        part.pad_with_zeros(dim, 0, n * s - len)?
+    } else {
+        part.narrow(dim, 0, n * s)?
+    };
     let mut shape = padded.dims().to_vec();
     shape[dim] = n;
     shape.insert(dim + 1, s);
-    padded.reshape(shape)?.narrow(dim + 1, 0, 1)?.squeeze(dim + 1)
+    padded
+        .reshape(shape)?
+        .narrow(dim + 1, 0, 1)?
+        .squeeze(dim + 1)
 }
 
 /// Inserts s-1 zeros between elements along `dim` (length n -> (n-1)*s + 1).
@@ -120,9 +154,20 @@ mod tests {
     use candle_core::{Device, Var};
 
     fn grads(x: &Var, w: &Var, fast: bool, pad: usize, stride: usize) -> (Tensor, Tensor, Tensor) {
-        let y = if fast { conv2d(x.as_tensor(), w.as_tensor(), pad, stride).unwrap() } else { x.as_tensor().conv2d(w.as_tensor(), pad, stride, 1, 1).unwrap() };
+        let y = if fast {
+            conv2d(x.as_tensor(), w.as_tensor(), pad, stride).unwrap()
+        } else {
+            x.as_tensor()
+                .conv2d(w.as_tensor(), pad, stride, 1, 1)
+                .unwrap()
+        };
         // A non-uniform upstream gradient.
-        let weight = Tensor::arange(0f32, y.elem_count() as f32, &Device::Cpu).unwrap().reshape(y.shape()).unwrap().sin().unwrap();
+        let weight = Tensor::arange(0f32, y.elem_count() as f32, &Device::Cpu)
+            .unwrap()
+            .reshape(y.shape())
+            .unwrap()
+            .sin()
+            .unwrap();
         let loss = (&y * &weight).unwrap().sum_all().unwrap();
         let g = loss.backward().unwrap();
         (y, g.get(x).unwrap().clone(), g.get(w).unwrap().clone())
@@ -130,21 +175,48 @@ mod tests {
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
         assert_eq!(a.dims(), b.dims());
-        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
     }
 
     #[test]
     fn gradients_equal_candles_own() {
         let dev = Device::Cpu;
-        for (h, w_, k, pad, stride) in [(9, 7, 3, 1, 1), (8, 8, 3, 0, 2), (9, 9, 3, 0, 2), (8, 6, 1, 0, 1), (8, 8, 2, 0, 2), (11, 11, 3, 1, 2), (65, 65, 3, 0, 2)] {
-            let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (2, 3, h, w_), &dev).unwrap()).unwrap();
-            let w = Var::from_tensor(&Tensor::randn(0f32, 1.0, (4, 3, k, k), &dev).unwrap()).unwrap();
+        for (h, w_, k, pad, stride) in [
+            (9, 7, 3, 1, 1),
+            (8, 8, 3, 0, 2),
+            (9, 9, 3, 0, 2),
+            (8, 6, 1, 0, 1),
+            (8, 8, 2, 0, 2),
+            (11, 11, 3, 1, 2),
+            (65, 65, 3, 0, 2),
+        ] {
+            let x =
+                Var::from_tensor(&Tensor::randn(0f32, 1.0, (2, 3, h, w_), &dev).unwrap()).unwrap();
+            let w =
+                Var::from_tensor(&Tensor::randn(0f32, 1.0, (4, 3, k, k), &dev).unwrap()).unwrap();
             let (y0, gx0, gw0) = grads(&x, &w, false, pad, stride);
             let (y1, gx1, gw1) = grads(&x, &w, true, pad, stride);
             let case = format!("{h}x{w_} k{k} p{pad} s{stride}");
             assert_eq!(max_diff(&y0, &y1), 0.0, "{case} forward");
-            assert!(max_diff(&gx0, &gx1) < 1e-4, "{case} input grad {}", max_diff(&gx0, &gx1));
-            assert!(max_diff(&gw0, &gw1) < 1e-3, "{case} kernel grad {}", max_diff(&gw0, &gw1));
+            assert!(
+                max_diff(&gx0, &gx1) < 1e-4,
+                "{case} input grad {}",
+                max_diff(&gx0, &gx1)
+            );
+            assert!(
+                max_diff(&gw0, &gw1) < 1e-3,
+                "{case} kernel grad {}",
+                max_diff(&gw0, &gw1)
+            );
         }
     }
 }

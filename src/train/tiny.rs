@@ -72,7 +72,12 @@ pub type Progress<'a> = &'a mut dyn FnMut(&str, usize, usize, &[(&str, f64)]);
 
 /// The tiny VAE: Wan2.1's architecture at width 8; normalisation filled in after training.
 pub fn tiny_vae_config() -> VaeConfig {
-    VaeConfig { dim: 8, latent_mean: vec![0.0; 16], latent_std: vec![1.0; 16], ..VaeConfig::wan21() }
+    VaeConfig {
+        dim: 8,
+        latent_mean: vec![0.0; 16],
+        latent_std: vec![1.0; 16],
+        ..VaeConfig::wan21()
+    }
 }
 
 pub fn run(opts: &TrainOptions, progress: Progress) -> anyhow::Result<()> {
@@ -95,7 +100,12 @@ fn pixels(images: &[&RgbImage], dev: &Device) -> Result<Tensor> {
     Tensor::from_vec(data, (images.len(), 3, 1, h as usize, w as usize), dev)
 }
 
-fn train_vae(opts: &TrainOptions, data: &WorldDataset, dev: &Device, progress: Progress) -> anyhow::Result<VaeConfig> {
+fn train_vae(
+    opts: &TrainOptions,
+    data: &WorldDataset,
+    dev: &Device,
+    progress: Progress,
+) -> anyhow::Result<VaeConfig> {
     let cfg_path = opts.out.join("vae_config.json");
     let weights = opts.out.join("vae.safetensors");
     if cfg_path.exists() && weights.exists() {
@@ -123,7 +133,14 @@ fn train_vae(opts: &TrainOptions, data: &WorldDataset, dev: &Device, progress: P
                 let cells_x = (w - c) / 8 + 1;
                 let cells_y = (h - c) / 8 + 1;
                 let k = (step as u64 * 31 + i * 17) as u32;
-                image::imageops::crop_imm(&img, (k % cells_x) * 8, ((k / cells_x) % cells_y) * 8, c, c).to_image()
+                image::imageops::crop_imm(
+                    &img,
+                    (k % cells_x) * 8,
+                    ((k / cells_x) % cells_y) * 8,
+                    c,
+                    c,
+                )
+                .to_image()
             })
             .collect();
         let x = pixels(&batch.iter().collect::<Vec<_>>(), dev)?;
@@ -131,20 +148,31 @@ fn train_vae(opts: &TrainOptions, data: &WorldDataset, dev: &Device, progress: P
         // The sampled noise is capped (sigma <= e^-2) so it never drowns the signal of a
         // freshly initialised encoder; the studio uses the deterministic mean anyway.
         let (mu, logvar) = (enc.mu_raw, enc.logvar.clamp(-12f32, -4f32)?);
-        let eps: Vec<f32> = (0..mu.elem_count()).map(|_| StandardNormal.sample(&mut r)).collect();
-        let z = (&mu + (logvar.affine(0.5, 0.0)?.exp()? * Tensor::from_vec(eps, mu.shape(), dev)?)?)?;
+        let eps: Vec<f32> = (0..mu.elem_count())
+            .map(|_| StandardNormal.sample(&mut r))
+            .collect();
+        let z =
+            (&mu + (logvar.affine(0.5, 0.0)?.exp()? * Tensor::from_vec(eps, mu.shape(), dev)?)?)?;
         let recon = vae.decode_unclamped(&z)?;
         let rec = (&recon - &x)?.abs()?.mean_all()?;
         let mse = (&recon - &x)?.sqr()?.mean_all()?;
-        let kl = (((mu.sqr()? + logvar.exp()?)? - 1.0)? - &logvar)?.mean_all()?.affine(0.5, 0.0)?;
+        let kl = (((mu.sqr()? + logvar.exp()?)? - 1.0)? - &logvar)?
+            .mean_all()?
+            .affine(0.5, 0.0)?;
         let loss = (&rec + &mse)?.add(&(&kl * 1e-6)?)?;
         let mut grads = loss.backward()?;
         opt.clip(&mut grads, 1.0)?;
         let lr = lr_at(step, opts.vae_steps, 100, opts.vae_lr, opts.vae_lr * 0.05);
         opt.apply(&grads, lr)?;
-        let vals = [("vae_l1", rec.to_scalar::<f32>()? as f64), ("vae_kl", kl.to_scalar::<f32>()? as f64)];
+        let vals = [
+            ("vae_l1", rec.to_scalar::<f32>()? as f64),
+            ("vae_kl", kl.to_scalar::<f32>()? as f64),
+        ];
         if !vals[0].1.is_finite() {
-            anyhow::bail!("VAE training diverged at step {step} (loss {:?}); lower vae_lr", vals);
+            anyhow::bail!(
+                "VAE training diverged at step {step} (loss {:?}); lower vae_lr",
+                vals
+            );
         }
         progress("vae", step + 1, opts.vae_steps, &vals);
         if step % 10 == 0 {
@@ -161,9 +189,16 @@ fn train_vae(opts: &TrainOptions, data: &WorldDataset, dev: &Device, progress: P
     let mut sq = vec![0f64; 16];
     let mut n = 0f64;
     for k in 0..16u64 {
-        let batch: Vec<RgbImage> = (0..8).map(|i| data.image(900_000_000 + k * 8 + i).1).collect();
-        let mu = vae.encode_detailed(&pixels(&batch.iter().collect::<Vec<_>>(), dev)?)?.mu_raw;
-        let per = mu.permute((1, 0, 2, 3, 4))?.flatten_from(1)?.to_vec2::<f32>()?;
+        let batch: Vec<RgbImage> = (0..8)
+            .map(|i| data.image(900_000_000 + k * 8 + i).1)
+            .collect();
+        let mu = vae
+            .encode_detailed(&pixels(&batch.iter().collect::<Vec<_>>(), dev)?)?
+            .mu_raw;
+        let per = mu
+            .permute((1, 0, 2, 3, 4))?
+            .flatten_from(1)?
+            .to_vec2::<f32>()?;
         for (c, vals) in per.iter().enumerate() {
             sum[c] += vals.iter().map(|&v| v as f64).sum::<f64>();
             sq[c] += vals.iter().map(|&v| (v as f64).powi(2)).sum::<f64>();
@@ -171,8 +206,16 @@ fn train_vae(opts: &TrainOptions, data: &WorldDataset, dev: &Device, progress: P
         n += per[0].len() as f64;
     }
     let mean: Vec<f32> = sum.iter().map(|s| (s / n) as f32).collect();
-    let std: Vec<f32> = sq.iter().zip(&mean).map(|(q, m)| ((q / n - (*m as f64).powi(2)).max(1e-8)).sqrt() as f32).collect();
-    let cfg = VaeConfig { latent_mean: mean, latent_std: std, ..cfg };
+    let std: Vec<f32> = sq
+        .iter()
+        .zip(&mean)
+        .map(|(q, m)| ((q / n - (*m as f64).powi(2)).max(1e-8)).sqrt() as f32)
+        .collect();
+    let cfg = VaeConfig {
+        latent_mean: mean,
+        latent_std: std,
+        ..cfg
+    };
     save_varmap_atomic(&map, &weights)?;
     let json = json!({
         "dim": cfg.dim, "z_dim": cfg.z_dim, "dim_mult": cfg.dim_mult, "num_res_blocks": cfg.num_res_blocks,
@@ -185,12 +228,20 @@ fn train_vae(opts: &TrainOptions, data: &WorldDataset, dev: &Device, progress: P
 }
 
 fn load_vae(dir: &Path, cfg: &VaeConfig, dev: &Device) -> anyhow::Result<WanVae> {
-    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[dir.join("vae.safetensors")], DType::F32, dev)? };
+    let vb = unsafe {
+        VarBuilder::from_mmaped_safetensors(&[dir.join("vae.safetensors")], DType::F32, dev)?
+    };
     Ok(WanVae::new(cfg, vb)?)
 }
 
 fn named_vars(map: &VarMap) -> Vec<(String, candle_core::Var)> {
-    let mut v: Vec<_> = map.data().lock().expect("varmap lock").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut v: Vec<_> = map
+        .data()
+        .lock()
+        .expect("varmap lock")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }
@@ -216,12 +267,22 @@ pub struct MmuText {
 }
 
 pub fn mmu_text(tok: &tokenizers::Tokenizer, s: SpecialTokens) -> anyhow::Result<MmuText> {
-    let enc = |t: &str| -> anyhow::Result<Vec<u32>> { Ok(tok.encode(t, false).map_err(anyhow::Error::msg)?.get_ids().to_vec()) };
+    let enc = |t: &str| -> anyhow::Result<Vec<u32>> {
+        Ok(tok
+            .encode(t, false)
+            .map_err(anyhow::Error::msg)?
+            .get_ids()
+            .to_vec())
+    };
     let mut before = vec![s.bos];
     before.extend(enc("system\nYou are a helpful assistant.<|im_end|>")?);
     before.extend(enc("\n<|im_start|>user\n")?);
     before.push(s.boi);
-    Ok(MmuText { before, after_prefix: vec![s.eoi], after_suffix: enc("\n<|im_start|>assistant\n")? })
+    Ok(MmuText {
+        before,
+        after_prefix: vec![s.eoi],
+        after_suffix: enc("\n<|im_start|>assistant\n")?,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -249,10 +310,25 @@ fn train_unified(
         map.load(&ckpt)?;
         opt.load(&opts.out.join("model.optim.safetensors"))?;
     }
-    let ids = LayoutIds { bos: s.bos, eos: s.eos, boi: s.boi, eoi: s.eoi, img_pad: s.img_pad, pad: s.pad };
+    let ids = LayoutIds {
+        bos: s.bos,
+        eos: s.eos,
+        boi: s.boi,
+        eoi: s.eoi,
+        img_pad: s.img_pad,
+        pad: s.pad,
+    };
     let text = mmu_text(tok, s)?;
-    let enc = |t: &str| -> anyhow::Result<Vec<u32>> { Ok(tok.encode(t, false).map_err(anyhow::Error::msg)?.get_ids().to_vec()) };
-    let latents = |imgs: &[&RgbImage]| -> Result<Tensor> { vae.sample_deterministic(&pixels(imgs, dev)?)?.squeeze(2) };
+    let enc = |t: &str| -> anyhow::Result<Vec<u32>> {
+        Ok(tok
+            .encode(t, false)
+            .map_err(anyhow::Error::msg)?
+            .get_ids()
+            .to_vec())
+    };
+    let latents = |imgs: &[&RgbImage]| -> Result<Tensor> {
+        vae.sample_deterministic(&pixels(imgs, dev)?)?.squeeze(2)
+    };
     let csv = opts.out.join("curves.csv");
     let started = Instant::now();
     for step in opt.step..opts.steps {
@@ -262,18 +338,35 @@ fn train_unified(
         let t2i: Vec<T2iExample> = t2i_src
             .iter()
             .enumerate()
-            .map(|(i, c)| Ok(T2iExample { latent: lat.i(i)?, caption: enc(&c.caption)? }))
+            .map(|(i, c)| {
+                Ok(T2iExample {
+                    latent: lat.i(i)?,
+                    caption: enc(&c.caption)?,
+                })
+            })
             .collect::<anyhow::Result<_>>()?;
         let qa_src = data.image_questions(step as u64, opts.qa_batch);
         let qlat = latents(&qa_src.iter().map(|q| &q.image).collect::<Vec<_>>())?;
         let mut qa = Vec::new();
         for (i, q) in qa_src.iter().enumerate() {
-            qa.push(qa_example(&text, enc(&q.qa.question)?, enc(&q.qa.answer)?, s.eos, qlat.i(i..i + 1)?));
+            qa.push(qa_example(
+                &text,
+                enc(&q.qa.question)?,
+                enc(&q.qa.answer)?,
+                s.eos,
+                qlat.i(i..i + 1)?,
+            ));
         }
         for c in data.clip_questions(step as u64, opts.clip_batch) {
             let picked = uniform_frames(c.frames.len(), opts.clip_frames_seen);
             let frames: Vec<&RgbImage> = picked.iter().map(|&k| &c.frames[k]).collect();
-            qa.push(qa_example(&text, enc(&c.qa.question)?, enc(&c.qa.answer)?, s.eos, latents(&frames)?));
+            qa.push(qa_example(
+                &text,
+                enc(&c.qa.question)?,
+                enc(&c.qa.answer)?,
+                s.eos,
+                latents(&frames)?,
+            ));
         }
         let f = flow_loss(&model, &t2i, ids, &mut r)?;
         let (a, acc) = answer_loss(&model, &qa, ids, cfg.showo.image_latent_height)?;
@@ -304,13 +397,24 @@ fn train_unified(
     Ok(())
 }
 
-fn qa_example(text: &MmuText, question: Vec<u32>, answer: Vec<u32>, eos: u32, visual: Tensor) -> QaExample {
+fn qa_example(
+    text: &MmuText,
+    question: Vec<u32>,
+    answer: Vec<u32>,
+    eos: u32,
+    visual: Tensor,
+) -> QaExample {
     let mut after = text.after_prefix.clone();
     after.extend(question);
     after.extend(text.after_suffix.iter().copied());
     let mut answer = answer;
     answer.push(eos);
-    QaExample { before: text.before.clone(), visual, after, answer }
+    QaExample {
+        before: text.before.clone(),
+        visual,
+        after,
+        answer,
+    }
 }
 
 /// `linspace(0, n-1, k)` cast to int, as the official frame sampler.
@@ -318,10 +422,16 @@ pub fn uniform_frames(n: usize, k: usize) -> Vec<usize> {
     if k <= 1 || n <= 1 {
         return vec![0; k.min(1).max(usize::from(n > 0))];
     }
-    (0..k).map(|i| ((n - 1) as f64 * i as f64 / (k - 1) as f64) as usize).collect()
+    (0..k)
+        .map(|i| ((n - 1) as f64 * i as f64 / (k - 1) as f64) as usize)
+        .collect()
 }
 
-fn write_configs(out: &Path, cfg: &crate::model::Showo2Config, opts: &TrainOptions) -> anyhow::Result<()> {
+fn write_configs(
+    out: &Path,
+    cfg: &crate::model::Showo2Config,
+    opts: &TrainOptions,
+) -> anyhow::Result<()> {
     let s = &cfg.showo;
     let config = json!({
         "_class_name": "Showo2Qwen2_5",
@@ -353,7 +463,12 @@ fn write_configs(out: &Path, cfg: &crate::model::Showo2Config, opts: &TrainOptio
         "rope_scaling": {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
         "time_embed_frequency_dim": f.time_embed_frequency_dim,
     });
-    for (name, value) in [("config.json", config), ("qwen2_config.json", qwen), ("siglip_config.json", siglip), ("flow_head_config.json", flow)] {
+    for (name, value) in [
+        ("config.json", config),
+        ("qwen2_config.json", qwen),
+        ("siglip_config.json", siglip),
+        ("flow_head_config.json", flow),
+    ] {
         std::fs::write(out.join(name), serde_json::to_string_pretty(&value)?)?;
     }
     Ok(())

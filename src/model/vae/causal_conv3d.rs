@@ -41,7 +41,11 @@ impl CausalConv3d {
     ) -> Result<Self> {
         let [kt, kh, kw] = kernel;
         // Init hints only matter when training from scratch; checkpoints override them.
-        let weight = vb.get_with_hints((out_channels, in_channels, kt, kh, kw), "weight", candle_nn::init::DEFAULT_KAIMING_NORMAL)?;
+        let weight = vb.get_with_hints(
+            (out_channels, in_channels, kt, kh, kw),
+            "weight",
+            candle_nn::init::DEFAULT_KAIMING_NORMAL,
+        )?;
         let bias = vb.get_with_hints(out_channels, "bias", candle_nn::Init::Const(0.0))?;
         Self::from_weights(&weight, &bias, stride_t, padding)
     }
@@ -127,7 +131,12 @@ impl CausalConv3d {
             };
             let (_, _, _, h, w) = frames.dims5()?;
             // Fast-backward conv when training; plain candle conv2d otherwise.
-            let y = crate::model::conv::conv2d(&frames.reshape((b * n, c, h, w))?, &self.taps[k], self.pad_hw, 1)?;
+            let y = crate::model::conv::conv2d(
+                &frames.reshape((b * n, c, h, w))?,
+                &self.taps[k],
+                self.pad_hw,
+                1,
+            )?;
             let (_, c_out, ho, wo) = y.dims4()?;
             let y = y.reshape((b, n, c_out, ho, wo))?;
             acc = Some(match acc {
