@@ -185,8 +185,8 @@ fn train_vae(
         }
     }
     // Latent statistics over fresh images become the normalisation constants.
-    let mut sum = vec![0f64; 16];
-    let mut sq = vec![0f64; 16];
+    let mut sum = [0f64; 16];
+    let mut sq = [0f64; 16];
     let mut n = 0f64;
     for k in 0..16u64 {
         let batch: Vec<RgbImage> = (0..8)
