@@ -6,18 +6,33 @@
 use std::collections::BTreeMap;
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
+use std::sync::Arc;
+
 use showo::golden::{self, Case, GoldenSet};
 use showo::model::vae::{VaeConfig, WanVae, to_uint8_hwc};
+use showo::model::weights::WeightStore;
 
-fn load_vae(set: &GoldenSet) -> WanVae {
+/// The golden VAE from each weight file present (`vae.safetensors`, the torch `vae.pth`),
+/// through the checkpoint loader; every tensor of the file must be used.
+fn load_vaes(set: &GoldenSet) -> Vec<(String, WanVae)> {
     let dir = set.vae_dir();
     let cfg = VaeConfig::from_json_file(dir.join("vae_config.json")).expect("vae_config.json");
-    let weights = dir.join("vae.safetensors");
-    // SAFETY: the golden files are read-only and not modified while mapped.
-    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu) }
-        .unwrap_or_else(|e| panic!("cannot map {}: {e}", weights.display()));
-    WanVae::new(&cfg, vb).expect("build WanVae from the golden weights")
+    let mut out = Vec::new();
+    for name in ["vae.safetensors", "vae.pth"] {
+        let path = dir.join(name);
+        if !path.exists() {
+            continue;
+        }
+        let store = Arc::new(WeightStore::open(&path).unwrap_or_else(|e| panic!("{e}")));
+        let vae = WanVae::new(&cfg, store.var_builder(DType::F32, &Device::Cpu))
+            .unwrap_or_else(|e| panic!("build WanVae from {name}: {e}"));
+        store
+            .check_all_used(&[])
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        out.push((name.to_string(), vae));
+    }
+    assert!(!out.is_empty(), "no VAE weights in {}", dir.display());
+    out
 }
 
 /// Checks every produced tensor and that all tensors listed in tolerances.json were covered.
@@ -44,32 +59,34 @@ fn vae_image_matches_official() {
         return;
     };
     let case = set.case("vae_image").expect("vae_image case");
-    let vae = load_vae(&set);
+    for (file, vae) in load_vaes(&set) {
+        println!("weights: {file}");
 
-    let x = case.f32("inputs.image").unsqueeze(2).unwrap(); // (B, 3, 1, H, W)
-    let enc = vae.encode_detailed(&x).unwrap();
-    let sample = vae.sample_deterministic(&x).unwrap();
+        let x = case.f32("inputs.image").unsqueeze(2).unwrap(); // (B, 3, 1, H, W)
+        let enc = vae.encode_detailed(&x).unwrap();
+        let sample = vae.sample_deterministic(&x).unwrap();
 
-    // Decode the official normalised latent so decoder errors are measured on their own.
-    let z = case.f32("outputs.mu_normalized");
-    let pixels = vae.decode(&z).unwrap();
-    let unclamped = vae.decode_unclamped(&z).unwrap();
-    let uint8 = to_uint8_hwc(&pixels.squeeze(2).unwrap()).unwrap();
+        // Decode the official normalised latent so decoder errors are measured on their own.
+        let z = case.f32("outputs.mu_normalized");
+        let pixels = vae.decode(&z).unwrap();
+        let unclamped = vae.decode_unclamped(&z).unwrap();
+        let uint8 = to_uint8_hwc(&pixels.squeeze(2).unwrap()).unwrap();
 
-    check_all(
-        &set,
-        &case,
-        &[
-            ("encoder_out", enc.encoder_out),
-            ("mu_raw", enc.mu_raw),
-            ("mu_normalized", enc.mu),
-            ("logvar", enc.logvar),
-            ("sample_deterministic", sample),
-            ("decoded_pixels", pixels),
-            ("decoded_pixels_unclamped", unclamped),
-            ("decoded_uint8", uint8),
-        ],
-    );
+        check_all(
+            &set,
+            &case,
+            &[
+                ("encoder_out", enc.encoder_out),
+                ("mu_raw", enc.mu_raw),
+                ("mu_normalized", enc.mu),
+                ("logvar", enc.logvar),
+                ("sample_deterministic", sample),
+                ("decoded_pixels", pixels),
+                ("decoded_pixels_unclamped", unclamped),
+                ("decoded_uint8", uint8),
+            ],
+        );
+    }
 }
 
 #[test]
@@ -78,33 +95,35 @@ fn vae_video_matches_official() {
         return;
     };
     let case = set.case("vae_video").expect("vae_video case");
-    let vae = load_vae(&set);
+    for (file, vae) in load_vaes(&set) {
+        println!("weights: {file}");
 
-    let clip = case.f32("inputs.clip"); // (B, 3, T, H, W), T = 1 + 4k
-    let enc = vae.encode_detailed(&clip).unwrap();
+        let clip = case.f32("inputs.clip"); // (B, 3, T, H, W), T = 1 + 4k
+        let enc = vae.encode_detailed(&clip).unwrap();
 
-    let z = case.f32("outputs.mu_normalized");
-    let unclamped = vae.decode_unclamped(&z).unwrap();
-    // The streaming decoder, one latent frame at a time, as a caller would use it.
-    let chunks: Vec<Tensor> = vae
-        .decode_stream(&z, true)
-        .unwrap()
-        .map(|c| c.unwrap())
-        .collect();
-    assert_eq!(chunks.len(), z.dim(2).unwrap());
-    let pixels = Tensor::cat(&chunks, 2).unwrap();
-    let whole = vae.decode(&z).unwrap();
-    assert_eq!(golden::max_abs_diff(&pixels, &whole).unwrap(), 0.0);
+        let z = case.f32("outputs.mu_normalized");
+        let unclamped = vae.decode_unclamped(&z).unwrap();
+        // The streaming decoder, one latent frame at a time, as a caller would use it.
+        let chunks: Vec<Tensor> = vae
+            .decode_stream(&z, true)
+            .unwrap()
+            .map(|c| c.unwrap())
+            .collect();
+        assert_eq!(chunks.len(), z.dim(2).unwrap());
+        let pixels = Tensor::cat(&chunks, 2).unwrap();
+        let whole = vae.decode(&z).unwrap();
+        assert_eq!(golden::max_abs_diff(&pixels, &whole).unwrap(), 0.0);
 
-    check_all(
-        &set,
-        &case,
-        &[
-            ("mu_raw", enc.mu_raw),
-            ("mu_normalized", enc.mu),
-            ("logvar", enc.logvar),
-            ("decoded_pixels", pixels),
-            ("decoded_pixels_unclamped", unclamped),
-        ],
-    );
+        check_all(
+            &set,
+            &case,
+            &[
+                ("mu_raw", enc.mu_raw),
+                ("mu_normalized", enc.mu),
+                ("logvar", enc.logvar),
+                ("decoded_pixels", pixels),
+                ("decoded_pixels_unclamped", unclamped),
+            ],
+        );
+    }
 }

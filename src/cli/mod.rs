@@ -9,9 +9,11 @@ mod extend;
 mod generate;
 mod inpaint;
 mod recall;
+mod train_tiny;
 
 use clap::{Parser, Subcommand};
 
+mod models;
 mod world;
 
 #[derive(Parser)]
@@ -37,21 +39,17 @@ enum Command {
     Ask(ask::AskArgs),
     /// Print (or regenerate from) the settings stored in a PNG.
     Recall(recall::RecallArgs),
+    /// List, download, verify and remove models (the Hugging Face cache).
+    Models(models::ModelsArgs),
     /// Convert a PyTorch checkpoint (.bin/.pth, shards) to safetensors.
     Convert(convert::ConvertArgs),
     /// Dump samples of the tiny model's procedural world (PNG, GIF, JSONL) for inspection.
     World(world::WorldArgs),
+    /// Train the built-in tiny model from scratch (resumes from the checkpoints in --out).
+    TrainTiny(train_tiny::TrainTinyArgs),
     /// Benchmarks of the engine.
     #[command(subcommand)]
-    Bench(BenchCommand),
-}
-
-#[derive(Subcommand)]
-enum BenchCommand {
-    /// Flow-step time with and without the prefix cache; decode tokens/s with and without the KV cache.
-    Model(bench::BenchArgs),
-    /// Live-preview cost (latent->RGB map, full VAE decode) as a fraction of a flow step.
-    Previews(bench_previews::PreviewBenchArgs),
+    Bench(bench::BenchCommand),
 }
 
 pub fn run() -> anyhow::Result<()> {
@@ -66,9 +64,10 @@ pub fn run() -> anyhow::Result<()> {
         Some(Command::Extend(args)) => extend::run(args),
         Some(Command::Ask(args)) => ask::run(args),
         Some(Command::Recall(args)) => recall::run(args),
+        Some(Command::Models(args)) => models::run(args),
         Some(Command::Convert(args)) => convert::run(args),
         Some(Command::World(args)) => world::run(args),
-        Some(Command::Bench(BenchCommand::Model(args))) => bench::run(args),
-        Some(Command::Bench(BenchCommand::Previews(args))) => bench_previews::run(args),
+        Some(Command::Bench(cmd)) => bench::run(cmd),
+        Some(Command::TrainTiny(args)) => train_tiny::run(args),
     }
 }

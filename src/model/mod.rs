@@ -1,6 +1,7 @@
 //! Show-o2 in candle: one file per module, weight paths mirror the checkpoint names.
 
 pub mod config;
+pub mod conv;
 pub mod device;
 pub mod error;
 pub mod flow_head;

@@ -2,22 +2,41 @@
 #![allow(dead_code)]
 
 use candle_core::{DType, Device, Tensor};
+use std::sync::Arc;
+
 use candle_nn::VarBuilder;
 use showo::golden::GoldenSet;
 use showo::model::vae::{VaeConfig, WanVae};
+use showo::model::weights::WeightStore;
 use showo::model::{Block, Showo2, Showo2Config};
 
-/// The model loaded from each weight format present in the golden model folder.
+/// The model loaded from every weight format present in the golden model folder: each of the
+/// candidate files (single safetensors, single .bin, sharded indexes) that exists is opened
+/// through the checkpoint loader, and every tensor in it must be used by the model.
 pub fn load_models(set: &GoldenSet) -> Vec<(String, Showo2)> {
     let dir = set.model_dir();
     let cfg = Showo2Config::from_dir(&dir).unwrap_or_else(|e| panic!("config: {e}"));
+    let candidates = [
+        "model.safetensors",
+        "model.safetensors.index.json",
+        "pytorch_model.bin",
+        "pytorch_model.bin.index.json",
+        "diffusion_pytorch_model.bin.index.json",
+    ];
     let mut out = Vec::new();
-    let st = dir.join("model.safetensors");
-    if st.exists() {
-        let vb = unsafe {
-            VarBuilder::from_mmaped_safetensors(&[st], DType::F32, &Device::Cpu).unwrap()
-        };
-        out.push(("safetensors".to_string(), Showo2::new(&cfg, vb).unwrap()));
+    for name in candidates {
+        let path = dir.join(name);
+        if !path.exists() {
+            continue;
+        }
+        let store = Arc::new(WeightStore::open(&path).unwrap_or_else(|e| panic!("{e}")));
+        let model = Showo2::new(&cfg, store.var_builder(DType::F32, &Device::Cpu))
+            .unwrap_or_else(|e| panic!("building from {name}: {e}"));
+        // A tied checkpoint may carry lm_head as a copy the model does not read.
+        store
+            .check_all_used(&["showo.lm_head.weight"])
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        out.push((name.to_string(), model));
     }
     assert!(!out.is_empty(), "no weights found in {}", dir.display());
     out

@@ -4,7 +4,7 @@
 //! (Conv2d 1x1). Frames never attend to each other, so it needs no cache.
 
 use candle_core::{Result, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, Module, VarBuilder};
+use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
 
 use super::rms_norm::RmsNorm;
 
@@ -33,20 +33,21 @@ impl AttentionBlock {
         let frames = x.reshape((b * t, c, h, w))?;
         // (N, 3C, H, W) -> (N, 3C, L): q, k, v are channel blocks [0,C), [C,2C), [2C,3C).
         let qkv = self
-            .to_qkv
-            .forward(&self.norm.forward(&frames)?)?
+            .norm
+            .forward(&frames)
+            .and_then(|n| crate::model::conv::conv2d_module(&self.to_qkv, &n))?
             .reshape((b * t, 3 * c, h * w))?;
         let q = qkv.narrow(1, 0, c)?.transpose(1, 2)?.contiguous()?; // (N, L, C)
         let k = qkv.narrow(1, c, c)?.contiguous()?; // (N, C, L)
         let v = qkv.narrow(1, 2 * c, c)?.transpose(1, 2)?.contiguous()?; // (N, L, C)
         let scale = 1.0 / (self.dim as f64).sqrt();
-        let attn = candle_nn::ops::softmax_last_dim(&(q.matmul(&k)? * scale)?)?; // (N, L, L)
+        let attn = crate::model::layers::softmax_last_dim(&(q.matmul(&k)? * scale)?)?; // (N, L, L)
         let out = attn.matmul(&v)?; // (N, L, C)
         let out = out
             .transpose(1, 2)?
             .contiguous()?
             .reshape((b * t, c, h, w))?;
-        let out = self.proj.forward(&out)?.reshape((b, t, c, h, w))?;
+        let out = crate::model::conv::conv2d_module(&self.proj, &out)?.reshape((b, t, c, h, w))?;
         out + x
     }
 }

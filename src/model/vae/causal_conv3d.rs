@@ -40,8 +40,13 @@ impl CausalConv3d {
         padding: [usize; 3],
     ) -> Result<Self> {
         let [kt, kh, kw] = kernel;
-        let weight = vb.get((out_channels, in_channels, kt, kh, kw), "weight")?;
-        let bias = vb.get(out_channels, "bias")?;
+        // Init hints only matter when training from scratch; checkpoints override them.
+        let weight = vb.get_with_hints(
+            (out_channels, in_channels, kt, kh, kw),
+            "weight",
+            candle_nn::init::DEFAULT_KAIMING_NORMAL,
+        )?;
+        let bias = vb.get_with_hints(out_channels, "bias", candle_nn::Init::Const(0.0))?;
         Self::from_weights(&weight, &bias, stride_t, padding)
     }
 
@@ -125,10 +130,13 @@ impl CausalConv3d {
                 input.index_select(&Tensor::new(idx, input.device())?, 1)?
             };
             let (_, _, _, h, w) = frames.dims5()?;
-            let y =
-                frames
-                    .reshape((b * n, c, h, w))?
-                    .conv2d(&self.taps[k], self.pad_hw, 1, 1, 1)?;
+            // Fast-backward conv when training; plain candle conv2d otherwise.
+            let y = crate::model::conv::conv2d(
+                &frames.reshape((b * n, c, h, w))?,
+                &self.taps[k],
+                self.pad_hw,
+                1,
+            )?;
             let (_, c_out, ho, wo) = y.dims4()?;
             let y = y.reshape((b, n, c_out, ho, wo))?;
             acc = Some(match acc {

@@ -13,7 +13,7 @@
 //!   stride 2 and no padding: 4 frames + 1 cached -> 2 frames.
 
 use candle_core::{Result, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, Module, VarBuilder};
+use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
 
 use super::cache::{CACHE_T, FeatCache, Slot, next_tail};
 use super::causal_conv3d::CausalConv3d;
@@ -111,7 +111,7 @@ impl Resample {
                 frames.pad_with_zeros(3, 0, 1)?.pad_with_zeros(2, 0, 1)?
             }
         };
-        let y = self.conv.forward(&frames)?;
+        let y = crate::model::conv::conv2d_module(&self.conv, &frames)?;
         let (_, c_out, ho, wo) = y.dims4()?;
         y.reshape((b, t, c_out, ho, wo))
     }

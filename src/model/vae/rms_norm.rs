@@ -21,9 +21,9 @@ impl RmsNorm {
     /// `images = true` the 2-D one with gamma (C, 1, 1) (AttentionBlock).
     pub fn new(vb: VarBuilder, channels: usize, images: bool) -> Result<Self> {
         let gamma = if images {
-            vb.get((channels, 1, 1), "gamma")?
+            vb.get_with_hints((channels, 1, 1), "gamma", candle_nn::Init::Const(1.0))?
         } else {
-            vb.get((channels, 1, 1, 1), "gamma")?
+            vb.get_with_hints((channels, 1, 1, 1), "gamma", candle_nn::Init::Const(1.0))?
                 .reshape((channels, 1, 1))?
         };
         Ok(Self {
@@ -37,8 +37,10 @@ impl RmsNorm {
         let norm = x
             .sqr()?
             .sum_keepdim(channel_dim)?
-            .sqrt()?
-            .maximum(NORMALIZE_EPS)?;
+            // Clamping before the sqrt (same value as clamping after) keeps the gradient
+            // finite at an all-zero input.
+            .maximum(NORMALIZE_EPS * NORMALIZE_EPS)?
+            .sqrt()?;
         (x.broadcast_div(&norm)? * self.scale)?.broadcast_mul(&self.gamma)
     }
 }
