@@ -9,6 +9,7 @@ mod extend;
 mod generate;
 mod inpaint;
 mod recall;
+mod eval_tiny;
 mod train_tiny;
 
 use clap::{Parser, Subcommand};
@@ -45,6 +46,8 @@ enum Command {
     Convert(convert::ConvertArgs),
     /// Dump samples of the tiny model's procedural world (PNG, GIF, JSONL) for inspection.
     World(world::WorldArgs),
+    /// Score a model on held-out samples of the procedural world (t2i, QA, inpaint, extend).
+    EvalTiny(eval_tiny::EvalTinyArgs),
     /// Train the built-in tiny model from scratch (resumes from the checkpoints in --out).
     TrainTiny(train_tiny::TrainTinyArgs),
     /// Benchmarks of the engine.
@@ -69,5 +72,6 @@ pub fn run() -> anyhow::Result<()> {
         Some(Command::World(args)) => world::run(args),
         Some(Command::Bench(cmd)) => bench::run(cmd),
         Some(Command::TrainTiny(args)) => train_tiny::run(args),
+        Some(Command::EvalTiny(args)) => eval_tiny::run(args),
     }
 }

@@ -92,7 +92,7 @@ pub enum PipelineError {
 
 pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
 
-pub(crate) fn bad_setting(
+pub fn bad_setting(
     setting: &'static str,
     value: impl std::fmt::Display,
     expected: impl Into<String>,

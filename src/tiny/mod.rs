@@ -3,6 +3,7 @@
 
 pub mod checker;
 pub mod dataset;
+pub mod eval;
 pub mod grammar;
 pub mod tokenizer;
 pub mod world;

@@ -1,0 +1,46 @@
+//! `showo-studio eval-tiny`: scores a model on held-out samples of the procedural world.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use candle_core::{DType, Device};
+use clap::Args;
+use showo::pipeline::Pipeline;
+use showo::tiny::eval::{EvalOptions, evaluate, sample_grid};
+
+#[derive(Args)]
+pub struct EvalTinyArgs {
+    /// Model folder (default: the built-in model).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Held-out samples per metric.
+    #[arg(long, default_value_t = 50)]
+    samples: usize,
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    #[arg(long, default_value_t = 4.0)]
+    guidance: f32,
+    /// Write a grid of generated samples here (PNG) and the table next to it (.md).
+    #[arg(long)]
+    grid: Option<PathBuf>,
+}
+
+pub fn run(args: EvalTinyArgs) -> Result<()> {
+    let dir = match args.model {
+        Some(d) => d,
+        None => showo::assets::builtin_model_dir().context("the built-in model was not found; pass --model DIR")?,
+    };
+    let p = Pipeline::load(&dir, &Device::Cpu, DType::F32)?;
+    let opts = EvalOptions { samples: args.samples, steps: args.steps, guidance: args.guidance, ..Default::default() };
+    let report = evaluate(&p, &opts, |line| eprintln!("{line}"))?;
+    let table = report.table();
+    println!("{table}");
+    if let Some(path) = args.grid {
+        if let Some(grid) = sample_grid(&report.samples) {
+            showo::media::save_rgb(&path, &grid)?;
+            let captions: Vec<String> = report.samples.iter().enumerate().map(|(i, (c, _))| format!("{}. {c}", i + 1)).collect();
+            std::fs::write(path.with_extension("md"), format!("{table}\nSamples (left to right, top to bottom):\n\n{}\n", captions.join("\n")))?;
+        }
+    }
+    Ok(())
+}

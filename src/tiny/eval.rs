@@ -1,0 +1,151 @@
+//! `eval-tiny`: programmatic scores of a model on held-out samples of the procedural world.
+//!
+//! Text-to-image is judged from pixels by the checker (colour, shape, position of every
+//! shape); image and clip answers by exact match; inpainting by the checker's `inpaint_ok`
+//! (the masked shape takes the asked colour, nothing outside the mask changes); extension by
+//! `background_continues` (the background goes on past the old edge without a seam).
+
+use image::{GrayImage, RgbImage};
+
+use super::checker::{PixelRect, background_continues, inpaint_ok, judge};
+use super::dataset::WorldDataset;
+use super::grammar::canonical_caption;
+use super::world::{Colour, Scene};
+use crate::media::{Growth, SampledFrame, SampledVideo};
+use crate::pipeline::chat::{Attachment, ChatMessage, ChatOptions};
+use crate::pipeline::extend::ExtendRequest;
+use crate::pipeline::generate::{Control, GenerateRequest};
+use crate::pipeline::inpaint::InpaintRequest;
+use crate::pipeline::{Pipeline, Result};
+
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    pub samples: usize,
+    pub steps: usize,
+    pub guidance: f32,
+    pub clip_frames: usize,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        Self { samples: 50, steps: 20, guidance: 4.0, clip_frames: 9 }
+    }
+}
+
+/// Fractions in [0, 1] per metric, and the generated pictures (for a sample grid).
+#[derive(Debug, Default)]
+pub struct EvalReport {
+    pub rows: Vec<(String, f64, usize)>,
+    pub samples: Vec<(String, RgbImage)>,
+}
+
+impl EvalReport {
+    pub fn table(&self) -> String {
+        let mut s = String::from("| metric | score | samples |\n|---|---|---|\n");
+        for (name, v, n) in &self.rows {
+            s.push_str(&format!("| {name} | {:.1}% | {n} |\n", v * 100.0));
+        }
+        s
+    }
+}
+
+fn norm(s: &str) -> String {
+    s.trim().trim_end_matches('.').to_lowercase()
+}
+
+pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> Result<EvalReport> {
+    let data = WorldDataset::held_out(p.native_size().0, opts.clip_frames).map_err(|e| crate::pipeline::bad_setting("world", e, "a valid resolution"))?;
+    let mut report = EvalReport::default();
+    let base = |prompt: String, seed: u64| GenerateRequest { prompt, seed, steps: opts.steps, guidance: opts.guidance, ..Default::default() };
+    let n = opts.samples;
+
+    // Text-to-image.
+    let (mut colour, mut shape, mut position) = (0, 0, 0);
+    for i in 0..n as u64 {
+        let c = data.captioned_image(i);
+        let prompt = canonical_caption(&c.scene);
+        let img = Control::none(|ctl| p.generate(&base(prompt.clone(), i), ctl))?.image;
+        let j = judge(&img, &c.scene.shapes);
+        colour += usize::from(j.colour);
+        shape += usize::from(j.shape);
+        position += usize::from(j.position);
+        if report.samples.len() < 16 {
+            report.samples.push((prompt, img));
+        }
+    }
+    log(&format!("text-to-image: colour {colour}/{n}, shape {shape}/{n}, position {position}/{n}"));
+    for (name, k) in [("text-to-image colour", colour), ("text-to-image shape", shape), ("text-to-image position", position)] {
+        report.rows.push((name.into(), k as f64 / n as f64, n));
+    }
+
+    // Image and clip questions.
+    let opts_chat = ChatOptions { max_new_tokens: 8, ..Default::default() };
+    let mut ok = 0;
+    for i in 0..n as u64 {
+        let q = data.image_question(i);
+        let msg = ChatMessage { question: q.qa.question.clone(), attachment: Some(Attachment::Image(q.image.clone())), answer: None };
+        let a = p.ask(&[msg], &opts_chat, &mut |_| {}, &|| false)?;
+        ok += usize::from(norm(&a.text) == norm(&q.qa.answer));
+    }
+    log(&format!("image QA: {ok}/{n}"));
+    report.rows.push(("image QA exact match".into(), ok as f64 / n as f64, n));
+    let mut ok = 0;
+    for i in 0..n as u64 {
+        let q = data.clip_question(i);
+        let picked = crate::media::uniform_frame_indices(q.frames.len(), p.settings.video_frames);
+        let frames = picked.iter().map(|&k| SampledFrame { index: k, timestamp_s: Some(k as f64 / 8.0), image: q.frames[k].clone() }).collect();
+        let video = SampledVideo { frames, total_frames: q.frames.len(), duration_s: Some(q.frames.len() as f64 / 8.0) };
+        let msg = ChatMessage { question: q.qa.question.clone(), attachment: Some(Attachment::Video(video)), answer: None };
+        let a = p.ask(&[msg], &opts_chat, &mut |_| {}, &|| false)?;
+        ok += usize::from(norm(&a.text) == norm(&q.qa.answer));
+    }
+    log(&format!("clip QA: {ok}/{n}"));
+    report.rows.push(("clip QA exact match".into(), ok as f64 / n as f64, n));
+
+    // Inpainting: recolour the first shape.
+    let mut ok = 0;
+    let res = p.native_size().0;
+    for i in 0..n as u64 {
+        let c = data.captioned_image(10_000 + i);
+        let target = &c.scene.shapes[0];
+        let new_colour = Colour::ALL.iter().copied().find(|&k| k != target.colour && c.scene.shapes.iter().all(|s| s.colour != k)).unwrap_or(Colour::Blue);
+        let mut edited: Scene = c.scene.clone();
+        edited.shapes[0].colour = new_colour;
+        let mask: GrayImage = PixelRect::around(&target.sprite(), res, 4).mask(res, res);
+        let req = InpaintRequest::new(base(canonical_caption(&edited), i), c.image.clone(), mask.clone());
+        let out = Control::none(|ctl| p.inpaint(&req, ctl))?.image;
+        if let Ok(v) = inpaint_ok(&c.image, &out, &mask, new_colour, target.kind) {
+            ok += usize::from(v.passed());
+        }
+    }
+    log(&format!("inpainting: {ok}/{n}"));
+    report.rows.push(("inpainting".into(), ok as f64 / n as f64, n));
+
+    // Extension: the bottom quarter is cut off and regenerated.
+    let mut ok = 0;
+    let keep = res * 3 / 4;
+    for i in 0..n as u64 {
+        let c = data.captioned_image(20_000 + i);
+        let top = image::imageops::crop_imm(&c.image, 0, 0, res, keep).to_image();
+        let req = ExtendRequest::new(base(canonical_caption(&c.scene), i), top, Growth { left: 0, right: 0, top: 0, bottom: res - keep });
+        let out = Control::none(|ctl| p.extend(&req, ctl))?.image;
+        let v = background_continues(&out, PixelRect { x: 0, y: 0, width: res, height: keep });
+        ok += usize::from(v.passed());
+    }
+    log(&format!("extension: {ok}/{n}"));
+    report.rows.push(("extension".into(), ok as f64 / n as f64, n));
+    Ok(report)
+}
+
+/// The first pictures side by side (4 per row) for the README.
+pub fn sample_grid(samples: &[(String, RgbImage)]) -> Option<RgbImage> {
+    let (w, h) = samples.first()?.1.dimensions();
+    let cols = 4u32.min(samples.len() as u32);
+    let rows = (samples.len() as u32).div_ceil(cols);
+    let mut grid = RgbImage::from_pixel(cols * (w + 4), rows * (h + 4), image::Rgb([255, 255, 255]));
+    for (k, (_, img)) in samples.iter().enumerate() {
+        let (x, y) = ((k as u32 % cols) * (w + 4), (k as u32 / cols) * (h + 4));
+        image::imageops::replace(&mut grid, img, x as i64, y as i64);
+    }
+    Some(grid)
+}
