@@ -3,6 +3,7 @@
 //! Layers (data flows down, events flow up): `studio` → `engine` → `pipeline` → `model` → `media`.
 //! `model` and `pipeline` never see the GUI; the GUI never sees tensors.
 
+pub mod assets;
 pub mod media;
 pub mod model;
 pub mod pipeline;

@@ -2,7 +2,7 @@
 
 mod bench;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -29,7 +29,14 @@ enum BenchCommand {
 }
 
 pub fn run() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    // clap wants 'static version strings (its `string` feature is off); these are built once
+    // per process, so leaking them is free.
+    let (short, long) = version_strings();
+    let matches = Cli::command()
+        .version(&*Box::leak(short.into_boxed_str()))
+        .long_version(&*Box::leak(long.into_boxed_str()))
+        .get_matches();
+    let cli = Cli::from_arg_matches(&matches)?;
     match cli.command {
         None => {
             println!("showo-studio {}", env!("CARGO_PKG_VERSION"));
@@ -37,4 +44,28 @@ pub fn run() -> anyhow::Result<()> {
         }
         Some(Command::Bench(BenchCommand::Model(args))) => bench::run(args),
     }
+}
+
+/// `-V`: `<version> (backends: cpu[, cuda][, metal]; built-in model: <id>)`; `--version` adds
+/// a line with the built-in model's folder (or where it was looked for), which is what a bug
+/// report about an installed package needs.
+fn version_strings() -> (String, String) {
+    let short = format!(
+        "{} (backends: {}; built-in model: {})",
+        env!("CARGO_PKG_VERSION"),
+        showo::model::device::enabled_backends().join(", "),
+        showo::assets::builtin_model_id()
+    );
+    let folder = match showo::assets::builtin_model_dir() {
+        Some(dir) => dir.display().to_string(),
+        None => {
+            let looked: Vec<String> = showo::assets::builtin_model_candidates()
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect();
+            format!("not found (looked in: {})", looked.join(", "))
+        }
+    };
+    let long = format!("{short}\nbuilt-in model folder: {folder}");
+    (short, long)
 }
