@@ -60,6 +60,9 @@ step "checking inputs"
 desktop-file-validate packaging/showo-studio.desktop
 appstreamcli validate --no-net packaging/io.github.showo_studio.metainfo.xml
 [[ -f packaging/icons/hicolor/256x256/apps/showo-studio.png ]] || die "icons missing: run python3 packaging/icons/generate_icons.py"
+packager_version="$(sed -n 's/^version = "\(.*\)"/\1/p' packaging/packager.toml | head -n1)"
+[[ "$packager_version" == "$VERSION" ]] \
+  || die "packaging/packager.toml has version $packager_version, Cargo.toml has $VERSION (the macOS/Windows installers would disagree)"
 
 # --- build -------------------------------------------------------------------------------------
 BIN="$TARGET_DIR/release/$NAME"
