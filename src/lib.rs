@@ -7,6 +7,7 @@ pub mod assets;
 pub mod media;
 pub mod model;
 pub mod pipeline;
+pub mod tiny;
 pub mod train;
 
 #[doc(hidden)]

@@ -245,15 +245,21 @@ fn sampler_t2i() {
             "outputs.trajectory",
             &Tensor::stack(&traj2, 0).unwrap(),
         );
-        let e_fin = check(
-            &set,
-            &case,
-            "outputs.final_latent",
-            &out.narrow(0, 0, 1).unwrap(),
-        );
+        let final_latent = out.narrow(0, 0, 1).unwrap();
+        let e_fin = check(&set, &case, "outputs.final_latent", &final_latent);
         eprintln!(
             "[{fmt}] sampler_t2i: x_in {e_in:.2e}, v {e_raw:.2e}, guided {e_g:.2e}, trajectory {e_traj:.2e}, final {e_fin:.2e}"
         );
+        // Decode as the official script: unsqueeze T = 1, de-normalise, decode, clamp, denorm.
+        let vae = common::load_vae(&set);
+        let z = final_latent.unsqueeze(2).unwrap();
+        let px = vae.decode(&z).unwrap().squeeze(2).unwrap();
+        let e_px = check(&set, &case, "outputs.decoded_pixels", &px);
+        let raw = vae.decode_unclamped(&z).unwrap().squeeze(2).unwrap();
+        check(&set, &case, "outputs.decoded_pixels_unclamped", &raw);
+        let u8s = showo::model::vae::to_uint8_hwc(&px).unwrap();
+        let e_u8 = check(&set, &case, "outputs.decoded_uint8", &u8s);
+        eprintln!("[{fmt}] sampler_t2i decode: pixels {e_px:.2e}, uint8 max diff {e_u8}");
     }
 }
 

@@ -10,6 +10,18 @@ use clap::Args;
 use showo::model::mask::Block;
 use showo::model::{Piece, Showo2, Showo2Config, random};
 
+#[derive(clap::Subcommand)]
+pub enum BenchCommand {
+    /// Flow-step time with and without the prefix cache; decode tokens/s with and without the KV cache.
+    Model(BenchArgs),
+}
+
+pub fn run(cmd: BenchCommand) -> Result<()> {
+    match cmd {
+        BenchCommand::Model(args) => run_model(args),
+    }
+}
+
 #[derive(Args)]
 pub struct BenchArgs {
     /// `golden` (the tiny golden checkpoint), `1.5b` (random weights, real Show-o2-1.5B shapes)
@@ -30,7 +42,7 @@ pub struct BenchArgs {
     tokens: usize,
 }
 
-pub fn run(args: BenchArgs) -> Result<()> {
+fn run_model(args: BenchArgs) -> Result<()> {
     let dev = Device::Cpu;
     let t0 = Instant::now();
     let (label, model) = load(&args, &dev)?;

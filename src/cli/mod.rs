@@ -1,8 +1,12 @@
 //! Command-line front end. One file per subcommand; each drives the library, never the GUI.
 
+mod convert;
 mod bench;
+mod train_tiny;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+mod world;
 
 #[derive(Parser)]
 #[command(
@@ -17,15 +21,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Convert a PyTorch checkpoint (.bin/.pth, shards) to safetensors.
+    Convert(convert::ConvertArgs),
+    /// Dump samples of the tiny model's procedural world (PNG, GIF, JSONL) for inspection.
+    World(world::WorldArgs),
+    /// Train the built-in tiny model from scratch (resumes from the checkpoints in --out).
+    TrainTiny(train_tiny::TrainTinyArgs),
     /// Benchmarks of the engine.
     #[command(subcommand)]
-    Bench(BenchCommand),
-}
-
-#[derive(Subcommand)]
-enum BenchCommand {
-    /// Flow-step time with and without the prefix cache; decode tokens/s with and without the KV cache.
-    Model(bench::BenchArgs),
+    Bench(bench::BenchCommand),
 }
 
 pub fn run() -> anyhow::Result<()> {
@@ -42,7 +46,10 @@ pub fn run() -> anyhow::Result<()> {
             println!("showo-studio {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
-        Some(Command::Bench(BenchCommand::Model(args))) => bench::run(args),
+        Some(Command::Convert(args)) => convert::run(args),
+        Some(Command::World(args)) => world::run(args),
+        Some(Command::Bench(cmd)) => bench::run(cmd),
+        Some(Command::TrainTiny(args)) => train_tiny::run(args),
     }
 }
 

@@ -15,6 +15,8 @@ pub mod rope;
 pub mod showo2;
 pub mod siglip;
 pub mod timestep;
+pub mod tokens;
+pub mod vae;
 pub mod weights;
 
 pub use config::Showo2Config;

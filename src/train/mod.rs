@@ -4,4 +4,5 @@
 pub mod curves;
 pub mod optim;
 pub mod spec;
+pub mod tiny;
 pub mod unified;

@@ -4,6 +4,7 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use showo::golden::GoldenSet;
+use showo::model::vae::{VaeConfig, WanVae};
 use showo::model::{Block, Showo2, Showo2Config};
 
 /// The model loaded from each weight format present in the golden model folder.
@@ -36,4 +37,19 @@ pub fn blocks_of(positions: &Tensor) -> Vec<Vec<Block>> {
                 .collect()
         })
         .collect()
+}
+
+/// The golden VAE (geometry from its vae_config.json).
+pub fn load_vae(set: &GoldenSet) -> WanVae {
+    let dir = set.vae_dir();
+    let cfg = VaeConfig::from_json_file(dir.join("vae_config.json")).expect("vae_config.json");
+    let vb = unsafe {
+        VarBuilder::from_mmaped_safetensors(
+            &[dir.join("vae.safetensors")],
+            DType::F32,
+            &Device::Cpu,
+        )
+        .unwrap()
+    };
+    WanVae::new(&cfg, vb).expect("golden VAE")
 }

@@ -1,0 +1,8 @@
+//! The built-in tiny Show-o2: the procedural world it is trained on, the grammar of its captions
+//! and questions, its word-level tokenizer, the pixel judge used by `eval-tiny`, and datasets.
+
+pub mod checker;
+pub mod dataset;
+pub mod grammar;
+pub mod tokenizer;
+pub mod world;

@@ -1,0 +1,338 @@
+//! `train-tiny`: reproduces the built-in model from scratch on the procedural world.
+//!
+//! Phase 1 trains the Wan-architecture VAE (reconstruction + a small KL), then measures the
+//! latent mean/std it produces (they become its normalisation constants, as Wan2.1's are).
+//! Phase 2 trains the unified Show-o2 jointly: flow matching on text-to-image (10% empty
+//! captions), answer cross-entropy on image and clip questions. Both phases checkpoint every
+//! few hundred steps into `--out` and resume from there; loss curves go to `curves.csv` and
+//! `curves.png`. The finished folder is a Show-o2 checkpoint the studio loads like any other.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{DType, Device, IndexOp, Result, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use image::RgbImage;
+use rand_distr::{Distribution, StandardNormal};
+use serde_json::json;
+
+use super::curves;
+use super::optim::{AdamW, lr_at};
+use super::spec::tiny_showo2_config;
+use super::unified::{LayoutIds, QaExample, T2iExample, answer_loss, flow_loss, rng};
+use crate::model::Showo2;
+use crate::model::tokens::SpecialTokens;
+use crate::model::vae::{VaeConfig, WanVae};
+use crate::tiny::dataset::{WorldDataset, image_to_chw};
+
+/// Knobs of a training run (defaults = the shipped model).
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub out: PathBuf,
+    pub resolution: u32,
+    pub vae_steps: usize,
+    pub vae_batch: usize,
+    pub steps: usize,
+    pub t2i_batch: usize,
+    pub qa_batch: usize,
+    pub clip_batch: usize,
+    /// Frames of a clip the model sees (sampled uniformly, each VAE-encoded on its own).
+    pub clip_frames_seen: usize,
+    pub lr: f64,
+    pub checkpoint_every: usize,
+    pub seed: u64,
+}
+
+impl TrainOptions {
+    pub fn new(out: PathBuf) -> Self {
+        Self {
+            out,
+            resolution: 64,
+            vae_steps: 1500,
+            vae_batch: 8,
+            steps: 4000,
+            t2i_batch: 12,
+            qa_batch: 8,
+            clip_batch: 4,
+            clip_frames_seen: 5,
+            lr: 2e-3,
+            checkpoint_every: 200,
+            seed: 2026,
+        }
+    }
+}
+
+/// Progress reported to the CLI (phase, step, total, named losses).
+pub type Progress<'a> = &'a mut dyn FnMut(&str, usize, usize, &[(&str, f64)]);
+
+/// The tiny VAE: Wan2.1's architecture at width 8; normalisation filled in after training.
+pub fn tiny_vae_config() -> VaeConfig {
+    VaeConfig { dim: 8, latent_mean: vec![0.0; 16], latent_std: vec![1.0; 16], ..VaeConfig::wan21() }
+}
+
+pub fn run(opts: &TrainOptions, progress: Progress) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&opts.out)?;
+    let dev = Device::Cpu;
+    let tokenizer = crate::tiny::tokenizer::build()?;
+    crate::tiny::tokenizer::save(&tokenizer, &opts.out.join("tokenizer.json"))?;
+    let special = SpecialTokens::find(&tokenizer)?;
+    let data = WorldDataset::train(opts.resolution, 9)?;
+
+    let vae_cfg = train_vae(opts, &data, &dev, progress)?;
+    let vae = load_vae(&opts.out, &vae_cfg, &dev)?;
+    train_unified(opts, &data, &tokenizer, special, &vae, &dev, progress)?;
+    Ok(())
+}
+
+fn pixels(images: &[&RgbImage], dev: &Device) -> Result<Tensor> {
+    let (w, h) = images[0].dimensions();
+    let data: Vec<f32> = images.iter().flat_map(|im| image_to_chw(im)).collect();
+    Tensor::from_vec(data, (images.len(), 3, 1, h as usize, w as usize), dev)
+}
+
+fn train_vae(opts: &TrainOptions, data: &WorldDataset, dev: &Device, progress: Progress) -> anyhow::Result<VaeConfig> {
+    let cfg_path = opts.out.join("vae_config.json");
+    let weights = opts.out.join("vae.safetensors");
+    if cfg_path.exists() && weights.exists() {
+        return Ok(VaeConfig::from_json_file(&cfg_path)?);
+    }
+    let cfg = tiny_vae_config();
+    let mut map = VarMap::new();
+    let vae = WanVae::new(&cfg, VarBuilder::from_varmap(&map, DType::F32, dev))?;
+    let ckpt = opts.out.join("vae.ckpt.safetensors");
+    let mut opt = AdamW::new(named_vars(&map), 0.0)?;
+    if ckpt.exists() {
+        map.load(&ckpt)?;
+        opt.load(&opts.out.join("vae.optim.safetensors"))?;
+    }
+    let mut r = rng(opts.seed);
+    let csv = opts.out.join("curves.csv");
+    for step in opt.step..opts.vae_steps {
+        let batch: Vec<RgbImage> = (0..opts.vae_batch as u64).map(|i| data.image(step as u64 * 1000 + i).1).collect();
+        let x = pixels(&batch.iter().collect::<Vec<_>>(), dev)?;
+        let enc = vae.encode_detailed(&x)?;
+        let (mu, logvar) = (enc.mu_raw, enc.logvar.clamp(-30f32, 20f32)?);
+        let eps: Vec<f32> = (0..mu.elem_count()).map(|_| StandardNormal.sample(&mut r)).collect();
+        let z = (&mu + (logvar.affine(0.5, 0.0)?.exp()? * Tensor::from_vec(eps, mu.shape(), dev)?)?)?;
+        let recon = vae.decode_unclamped(&z)?;
+        let rec = (&recon - &x)?.abs()?.mean_all()?;
+        let mse = (&recon - &x)?.sqr()?.mean_all()?;
+        let kl = (((mu.sqr()? + logvar.exp()?)? - 1.0)? - &logvar)?.mean_all()?.affine(0.5, 0.0)?;
+        let loss = (&rec + &mse)?.add(&(&kl * 1e-4)?)?;
+        let mut grads = loss.backward()?;
+        opt.clip(&mut grads, 1.0)?;
+        let lr = lr_at(step, opts.vae_steps, 100, opts.lr, opts.lr * 0.05);
+        opt.apply(&grads, lr)?;
+        let vals = [("vae_l1", rec.to_scalar::<f32>()? as f64), ("vae_kl", kl.to_scalar::<f32>()? as f64)];
+        progress("vae", step + 1, opts.vae_steps, &vals);
+        if step % 10 == 0 {
+            curves::append_csv(&csv, step, &vals)?;
+        }
+        if (step + 1) % opts.checkpoint_every == 0 {
+            map.save(&ckpt)?;
+            opt.save(&opts.out.join("vae.optim.safetensors"))?;
+            plot(&opts.out)?;
+        }
+    }
+    // Latent statistics over fresh images become the normalisation constants.
+    let mut sum = vec![0f64; 16];
+    let mut sq = vec![0f64; 16];
+    let mut n = 0f64;
+    for k in 0..16u64 {
+        let batch: Vec<RgbImage> = (0..8).map(|i| data.image(900_000_000 + k * 8 + i).1).collect();
+        let mu = vae.encode_detailed(&pixels(&batch.iter().collect::<Vec<_>>(), dev)?)?.mu_raw;
+        let per = mu.permute((1, 0, 2, 3, 4))?.flatten_from(1)?.to_vec2::<f32>()?;
+        for (c, vals) in per.iter().enumerate() {
+            sum[c] += vals.iter().map(|&v| v as f64).sum::<f64>();
+            sq[c] += vals.iter().map(|&v| (v as f64).powi(2)).sum::<f64>();
+        }
+        n += per[0].len() as f64;
+    }
+    let mean: Vec<f32> = sum.iter().map(|s| (s / n) as f32).collect();
+    let std: Vec<f32> = sq.iter().zip(&mean).map(|(q, m)| ((q / n - (*m as f64).powi(2)).max(1e-8)).sqrt() as f32).collect();
+    let cfg = VaeConfig { latent_mean: mean, latent_std: std, ..cfg };
+    save_varmap_atomic(&map, &weights)?;
+    let json = json!({
+        "dim": cfg.dim, "z_dim": cfg.z_dim, "dim_mult": cfg.dim_mult, "num_res_blocks": cfg.num_res_blocks,
+        "attn_scales": cfg.attn_scales, "temperal_downsample": cfg.temperal_downsample,
+        "latent_mean": cfg.latent_mean, "latent_std": cfg.latent_std,
+        "note": "Wan2.1 VAE architecture at width 8, trained by `showo-studio train-tiny`; mean/std measured on its own latents."
+    });
+    std::fs::write(&cfg_path, serde_json::to_string_pretty(&json)?)?;
+    Ok(cfg)
+}
+
+fn load_vae(dir: &Path, cfg: &VaeConfig, dev: &Device) -> anyhow::Result<WanVae> {
+    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[dir.join("vae.safetensors")], DType::F32, dev)? };
+    Ok(WanVae::new(cfg, vb)?)
+}
+
+fn named_vars(map: &VarMap) -> Vec<(String, candle_core::Var)> {
+    let mut v: Vec<_> = map.data().lock().expect("varmap lock").iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+fn save_varmap_atomic(map: &VarMap, path: &Path) -> anyhow::Result<()> {
+    let tmp = path.with_extension("safetensors.tmp");
+    map.save(&tmp)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+fn plot(out: &Path) -> anyhow::Result<()> {
+    let series = curves::read_csv(&out.join("curves.csv"))?;
+    curves::plot(&series, 640, 360).save(out.join("curves.png"))?;
+    Ok(())
+}
+
+/// Token ids of the understanding prompt pieces, laid out as `inference_mmu.py` does.
+pub struct MmuText {
+    pub before: Vec<u32>,
+    pub after_prefix: Vec<u32>,
+    pub after_suffix: Vec<u32>,
+}
+
+pub fn mmu_text(tok: &tokenizers::Tokenizer, s: SpecialTokens) -> anyhow::Result<MmuText> {
+    let enc = |t: &str| -> anyhow::Result<Vec<u32>> { Ok(tok.encode(t, false).map_err(anyhow::Error::msg)?.get_ids().to_vec()) };
+    let mut before = vec![s.bos];
+    before.extend(enc("system\nYou are a helpful assistant.<|im_end|>")?);
+    before.extend(enc("\n<|im_start|>user\n")?);
+    before.push(s.boi);
+    Ok(MmuText { before, after_prefix: vec![s.eoi], after_suffix: enc("\n<|im_start|>assistant\n")? })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train_unified(
+    opts: &TrainOptions,
+    data: &WorldDataset,
+    tok: &tokenizers::Tokenizer,
+    s: SpecialTokens,
+    vae: &WanVae,
+    dev: &Device,
+    progress: Progress,
+) -> anyhow::Result<()> {
+    let final_path = opts.out.join("model.safetensors");
+    let vocab = tok.get_vocab_size(true);
+    let cfg = tiny_showo2_config(vocab);
+    write_configs(&opts.out, &cfg, opts)?;
+    if final_path.exists() {
+        return Ok(());
+    }
+    let mut map = VarMap::new();
+    let model = Showo2::new(&cfg, VarBuilder::from_varmap(&map, DType::F32, dev))?;
+    let ckpt = opts.out.join("model.ckpt.safetensors");
+    let mut opt = AdamW::new(named_vars(&map), 0.01)?;
+    if ckpt.exists() {
+        map.load(&ckpt)?;
+        opt.load(&opts.out.join("model.optim.safetensors"))?;
+    }
+    let ids = LayoutIds { bos: s.bos, eos: s.eos, boi: s.boi, eoi: s.eoi, img_pad: s.img_pad, pad: s.pad };
+    let text = mmu_text(tok, s)?;
+    let enc = |t: &str| -> anyhow::Result<Vec<u32>> { Ok(tok.encode(t, false).map_err(anyhow::Error::msg)?.get_ids().to_vec()) };
+    let latents = |imgs: &[&RgbImage]| -> Result<Tensor> { vae.sample_deterministic(&pixels(imgs, dev)?)?.squeeze(2) };
+    let csv = opts.out.join("curves.csv");
+    let started = Instant::now();
+    for step in opt.step..opts.steps {
+        let mut r = rng(opts.seed ^ (step as u64).wrapping_mul(0x9E37_79B9));
+        let t2i_src = data.captioned_images(step as u64, opts.t2i_batch);
+        let lat = latents(&t2i_src.iter().map(|c| &c.image).collect::<Vec<_>>())?;
+        let t2i: Vec<T2iExample> = t2i_src
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Ok(T2iExample { latent: lat.i(i)?, caption: enc(&c.caption)? }))
+            .collect::<anyhow::Result<_>>()?;
+        let qa_src = data.image_questions(step as u64, opts.qa_batch);
+        let qlat = latents(&qa_src.iter().map(|q| &q.image).collect::<Vec<_>>())?;
+        let mut qa = Vec::new();
+        for (i, q) in qa_src.iter().enumerate() {
+            qa.push(qa_example(&text, enc(&q.qa.question)?, enc(&q.qa.answer)?, s.eos, qlat.i(i..i + 1)?));
+        }
+        for c in data.clip_questions(step as u64, opts.clip_batch) {
+            let picked = uniform_frames(c.frames.len(), opts.clip_frames_seen);
+            let frames: Vec<&RgbImage> = picked.iter().map(|&k| &c.frames[k]).collect();
+            qa.push(qa_example(&text, enc(&c.qa.question)?, enc(&c.qa.answer)?, s.eos, latents(&frames)?));
+        }
+        let f = flow_loss(&model, &t2i, ids, &mut r)?;
+        let (a, acc) = answer_loss(&model, &qa, ids, cfg.showo.image_latent_height)?;
+        let loss = (&f + &a)?;
+        let mut grads = loss.backward()?;
+        let norm = opt.clip(&mut grads, 1.0)?;
+        let lr = lr_at(step, opts.steps, 200, opts.lr, opts.lr * 0.05);
+        opt.apply(&grads, lr)?;
+        let vals = [
+            ("flow", f.to_scalar::<f32>()? as f64),
+            ("answer_ce", a.to_scalar::<f32>()? as f64),
+            ("answer_acc", acc),
+            ("grad_norm", norm),
+        ];
+        progress("unified", step + 1, opts.steps, &vals);
+        if step % 10 == 0 {
+            curves::append_csv(&csv, step, &vals[..2])?;
+        }
+        if (step + 1) % opts.checkpoint_every == 0 {
+            map.save(&ckpt)?;
+            opt.save(&opts.out.join("model.optim.safetensors"))?;
+            plot(&opts.out)?;
+        }
+    }
+    let _ = started;
+    save_varmap_atomic(&map, &final_path)?;
+    plot(&opts.out)?;
+    Ok(())
+}
+
+fn qa_example(text: &MmuText, question: Vec<u32>, answer: Vec<u32>, eos: u32, visual: Tensor) -> QaExample {
+    let mut after = text.after_prefix.clone();
+    after.extend(question);
+    after.extend(text.after_suffix.iter().copied());
+    let mut answer = answer;
+    answer.push(eos);
+    QaExample { before: text.before.clone(), visual, after, answer }
+}
+
+/// `linspace(0, n-1, k)` cast to int, as the official frame sampler.
+pub fn uniform_frames(n: usize, k: usize) -> Vec<usize> {
+    if k <= 1 || n <= 1 {
+        return vec![0; k.min(1).max(usize::from(n > 0))];
+    }
+    (0..k).map(|i| ((n - 1) as f64 * i as f64 / (k - 1) as f64) as usize).collect()
+}
+
+fn write_configs(out: &Path, cfg: &crate::model::Showo2Config, opts: &TrainOptions) -> anyhow::Result<()> {
+    let s = &cfg.showo;
+    let config = json!({
+        "_class_name": "Showo2Qwen2_5",
+        "llm_vocab_size": s.llm_vocab_size, "llm_model_path": "qwen2_config.json", "load_from_showo": true,
+        "image_latent_dim": s.image_latent_dim, "image_latent_height": s.image_latent_height, "image_latent_width": s.image_latent_width,
+        "video_latent_height": s.video_latent_height, "video_latent_width": s.video_latent_width, "patch_size": s.patch_size,
+        "hidden_size": s.hidden_size, "clip_latent_dim": s.clip_latent_dim, "num_diffusion_layers": s.num_diffusion_layers,
+        "add_time_embeds": true, "add_qk_norm": true, "clip_pretrained_model_path": "siglip_config.json",
+        "video_token_grid": s.image_latent_height, "video_frames": opts.clip_frames_seen,
+        "model_id": "showo2-tiny-world",
+    });
+    let l = &cfg.llm;
+    let qwen = json!({
+        "model_type": "qwen2", "hidden_size": l.hidden_size, "intermediate_size": l.intermediate_size,
+        "num_hidden_layers": l.num_hidden_layers, "num_attention_heads": l.num_attention_heads,
+        "num_key_value_heads": l.num_key_value_heads, "rope_theta": l.rope_theta, "rms_norm_eps": l.rms_norm_eps,
+        "tie_word_embeddings": l.tie_word_embeddings, "vocab_size": l.vocab_size, "max_position_embeddings": l.max_position_embeddings,
+    });
+    let v = &cfg.siglip;
+    let siglip = json!({"vision_config": {
+        "hidden_size": v.hidden_size, "intermediate_size": v.intermediate_size, "num_attention_heads": v.num_attention_heads,
+        "num_hidden_layers": v.num_hidden_layers, "layer_norm_eps": v.layer_norm_eps, "image_size": v.image_size,
+        "patch_size": v.patch_size, "hidden_act": "gelu_pytorch_tanh"}});
+    let f = &cfg.flow;
+    let flow = json!({
+        "hidden_size": f.hidden_size, "num_attention_heads": f.num_attention_heads, "num_key_value_heads": f.num_key_value_heads,
+        "head_dim": f.head_dim, "intermediate_size": f.intermediate_size, "rms_norm_eps": f.rms_norm_eps,
+        "qk_norm_eps": f.qk_norm_eps, "final_norm_eps": f.final_norm_eps, "rope_theta": f.rope_theta,
+        "rope_scaling": {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
+        "time_embed_frequency_dim": f.time_embed_frequency_dim,
+    });
+    for (name, value) in [("config.json", config), ("qwen2_config.json", qwen), ("siglip_config.json", siglip), ("flow_head_config.json", flow)] {
+        std::fs::write(out.join(name), serde_json::to_string_pretty(&value)?)?;
+    }
+    Ok(())
+}
