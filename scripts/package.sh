@@ -57,6 +57,10 @@ fi
 step "checking inputs"
 [[ -f assets/tiny/model.safetensors ]] \
   || die "assets/tiny/model.safetensors is missing: the packages ship the built-in model (see README, 'The built-in model')"
+# train-tiny leaves resumable checkpoints and optimizer state beside the weights; users need neither.
+leftovers="$(find assets/tiny -name '*.ckpt.safetensors' -o -name '*.optim.safetensors')"
+[[ -z "$leftovers" ]] || die "assets/tiny holds training leftovers that must not ship: $leftovers"
+echo "built-in model: $(du -sh assets/tiny | cut -f1) in assets/tiny ($(find assets/tiny -type f | wc -l) files)"
 desktop-file-validate packaging/showo-studio.desktop
 appstreamcli validate --no-net packaging/io.github.showo_studio.metainfo.xml
 [[ -f packaging/icons/hicolor/256x256/apps/showo-studio.png ]] || die "icons missing: run python3 packaging/icons/generate_icons.py"
