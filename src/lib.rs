@@ -4,6 +4,7 @@
 //! `model` and `pipeline` never see the GUI; the GUI never sees tensors.
 
 pub mod hub;
+pub mod assets;
 pub mod media;
 pub mod model;
 pub mod pipeline;

@@ -12,7 +12,7 @@ mod recall;
 mod eval_tiny;
 mod train_tiny;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod models;
 mod world;
@@ -56,7 +56,14 @@ enum Command {
 }
 
 pub fn run() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    // clap wants 'static version strings (its `string` feature is off); these are built once
+    // per process, so leaking them is free.
+    let (short, long) = version_strings();
+    let matches = Cli::command()
+        .version(&*Box::leak(short.into_boxed_str()))
+        .long_version(&*Box::leak(long.into_boxed_str()))
+        .get_matches();
+    let cli = Cli::from_arg_matches(&matches)?;
     match cli.command {
         None => {
             println!("showo-studio {}", env!("CARGO_PKG_VERSION"));
@@ -74,4 +81,28 @@ pub fn run() -> anyhow::Result<()> {
         Some(Command::TrainTiny(args)) => train_tiny::run(args),
         Some(Command::EvalTiny(args)) => eval_tiny::run(args),
     }
+}
+
+/// `-V`: `<version> (backends: cpu[, cuda][, metal]; built-in model: <id>)`; `--version` adds
+/// a line with the built-in model's folder (or where it was looked for), which is what a bug
+/// report about an installed package needs.
+fn version_strings() -> (String, String) {
+    let short = format!(
+        "{} (backends: {}; built-in model: {})",
+        env!("CARGO_PKG_VERSION"),
+        showo::model::device::enabled_backends().join(", "),
+        showo::assets::builtin_model_id()
+    );
+    let folder = match showo::assets::builtin_model_dir() {
+        Some(dir) => dir.display().to_string(),
+        None => {
+            let looked: Vec<String> = showo::assets::builtin_model_candidates()
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect();
+            format!("not found (looked in: {})", looked.join(", "))
+        }
+    };
+    let long = format!("{short}\nbuilt-in model folder: {folder}");
+    (short, long)
 }
