@@ -3,8 +3,10 @@
 //! Layers (data flows down, events flow up): `studio` → `engine` → `pipeline` → `model` → `media`.
 //! `model` and `pipeline` never see the GUI; the GUI never sees tensors.
 
+pub mod engine;
 pub mod media;
 pub mod model;
+pub mod studio;
 
 #[doc(hidden)]
 pub mod golden;

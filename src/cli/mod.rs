@@ -15,9 +15,9 @@ enum Command {}
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        None => {
-            println!("showo-studio {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
-        }
+        // No subcommand: the studio window. No model backend is wired in yet, so the studio
+        // opens with "no model loaded" and says why if asked to load one.
+        None => showo::studio::run(Box::new(showo::engine::Unavailable))
+            .map_err(|e| anyhow::anyhow!("the studio window failed: {e}")),
     }
 }
