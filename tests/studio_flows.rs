@@ -23,10 +23,10 @@ fn generate_shows_live_previews_in_place_then_stages_the_result() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = studio(slow(25), dir.path());
     wait_for_model(&mut h);
-    assert!(h.query_by_value("No model is loaded.").is_none());
+    assert!(!shows(&h, "No model is loaded."));
 
     type_into(&mut h, "Prompt", "a red circle");
-    h.get_by_label("Steps").set_value_accesskit(12.0);
+    set_slider(&mut h, "Steps", 12.0);
     h.state_mut().settings.width = 96;
     h.state_mut().settings.height = 64;
     click(&mut h, "Generate");
@@ -52,19 +52,20 @@ fn generate_shows_live_previews_in_place_then_stages_the_result() {
     let p = shown.image.get_pixel(0, 0).0;
     assert!(p[0] > p[1] && p[0] < 217, "a half-way blend of grey to red: {p:?}");
     assert!(matches!(app.queue.state(job), Some(JobState::Running { .. })));
-    assert!(h.query_by(|n| n.value().is_some_and(|v| v.starts_with("Step "))).is_some());
+    assert!(shows_prefix(&h, "Step "), "the step readout");
 
     wait_for(&mut h, "the result", |a| a.queue.state(job) == Some(&JobState::Done));
     let app = h.state();
     assert!(app.canvas.preview.is_none());
     let candidate = app.canvas.staged_candidate().expect("a staged candidate");
     assert_eq!(candidate.image.image.dimensions(), (96, 64));
-    assert_eq!(candidate.image.image.get_pixel(5, 5).0, [217, 37, 37, 255]);
+    let red = candidate.image.image.get_pixel(5, 5).0;
+    assert!(red[0] > 200 && red[1] < 50 && red[2] < 50, "the red result: {red:?}");
     assert!(app.canvas.trajectory.len() >= 12, "the trajectory keeps the previews");
 
     click(&mut h, "Accept");
     let app = h.state();
-    assert_eq!(app.canvas.composite().unwrap().get_pixel(5, 5).0, [217, 37, 37, 255]);
+    assert_eq!(app.canvas.composite().unwrap().get_pixel(5, 5).0, red);
     assert_eq!(app.mask.mask().unwrap().dimensions(), (96, 64), "the mask follows the canvas");
     assert_eq!(app.canvas.history.len(), 1);
 
@@ -86,7 +87,7 @@ fn the_queue_panel_cancels_and_the_canvas_is_not_left_blocked() {
     let mut h = studio(slow(30), dir.path());
     wait_for_model(&mut h);
     type_into(&mut h, "Prompt", "a blue square");
-    h.get_by_label("Steps").set_value_accesskit(200.0);
+    set_slider(&mut h, "Steps", 200.0);
     h.state_mut().settings.width = 32;
     h.state_mut().settings.height = 32;
     click(&mut h, "Generate");
@@ -151,7 +152,7 @@ fn paint_a_mask_undo_redo_then_inpaint_and_keep_the_mask_for_a_retry() {
     assert_eq!(h.state().mask.mask().unwrap(), &painted);
 
     type_into(&mut h, "Prompt", "black");
-    h.get_by_label("Steps").set_value_accesskit(3.0);
+    set_slider(&mut h, "Steps", 3.0);
     click(&mut h, "Inpaint");
     let (job, kind) = h.state().last_submitted.clone().unwrap();
     match &kind {
@@ -160,7 +161,8 @@ fn paint_a_mask_undo_redo_then_inpaint_and_keep_the_mask_for_a_retry() {
     }
     wait_for(&mut h, "the inpainting", |a| a.queue.state(job) == Some(&JobState::Done));
     let result = h.state().canvas.staged_candidate().unwrap().image.image.clone();
-    assert_eq!(result.get_pixel(64, 64).0, [15, 15, 15, 255], "masked pixels regenerated");
+    let dark = result.get_pixel(64, 64).0;
+    assert!(dark[0] < 20 && dark[0] == dark[1], "masked pixels regenerated: {dark:?}");
     assert_eq!(result.get_pixel(64, 5).0, [255, 255, 255, 255], "kept pixels untouched");
     click(&mut h, "Accept");
     assert_eq!(h.state().mask.mask().unwrap(), &painted, "the mask survives accepting");
@@ -210,12 +212,12 @@ fn dragging_the_right_edge_extends_by_a_grid_snapped_amount() {
     assert_eq!(plan.growth.right, 48);
     assert_eq!((plan.canvas_width, plan.canvas_height), (176, 96));
     assert!(
-        h.query_by_value("Extend to 176×96 px (left 0, right 48, top 0, bottom 0)").is_some(),
+        shows(&h, "Extend to 176×96 px (left 0, right 48, top 0, bottom 0)"),
         "the live size readout"
     );
 
     type_into(&mut h, "Prompt", "blue sky");
-    h.get_by_label("Steps").set_value_accesskit(4.0);
+    set_slider(&mut h, "Steps", 4.0);
     // Enter runs the extension when no text field has focus.
     h.get_by_label("Fit").click();
     h.step();
@@ -237,7 +239,8 @@ fn dragging_the_right_edge_extends_by_a_grid_snapped_amount() {
     assert_eq!(app.canvas.document_size(), Some((176, 96)));
     let composite = app.canvas.composite().unwrap();
     assert_eq!(composite.get_pixel(10, 10), gradient(128, 96).get_pixel(10, 10), "the original stays");
-    assert_eq!(composite.get_pixel(170, 50).0, [40, 80, 220, 255], "the new area is generated");
+    let blue = composite.get_pixel(170, 50).0;
+    assert!(blue[2] > 200 && blue[0] < 50, "the new area is generated: {blue:?}");
     assert_eq!(app.mask.mask().unwrap().dimensions(), (176, 96), "the mask grew with the canvas");
 }
 
@@ -264,14 +267,12 @@ fn open_a_video_ask_about_it_and_see_the_answer_stream_and_the_frames_light_up()
     assert!(h.query_by_label("Frame at 1.0 s").is_some(), "the strip shows timestamps");
 
     // Scrub, then play and pause.
-    h.get_by_label("Frame").set_value_accesskit(3.0);
-    h.step();
-    assert_eq!(h.state().timeline.current, 3);
+    set_slider(&mut h, "Frame", 1.0);
+    assert_eq!(h.state().timeline.current, 1);
     click(&mut h, "Play");
-    h.step();
-    h.step();
     click(&mut h, "Pause");
-    assert!(h.state().timeline.current > 3, "playback advanced");
+    let t = &h.state().timeline;
+    assert!(t.current > 1, "playback advanced: frame {}, playing {}", t.current, t.playing);
     assert!(!h.state().timeline.playing);
 
     click(&mut h, "Chat");
@@ -297,13 +298,15 @@ fn open_a_video_ask_about_it_and_see_the_answer_stream_and_the_frames_light_up()
     wait_for(&mut h, "the full answer", |a| a.queue.state(job) == Some(&JobState::Done));
     let app = h.state();
     let answer = app.chat.current_thread().messages.last().unwrap();
-    assert!(answer.text.contains("ball.gif") && answer.text.contains("orange"), "{}", answer.text);
+    assert!(
+        answer.text.contains("ball.gif") && answer.text.contains("0.0 s") && answer.text.contains("blue"),
+        "{}",
+        answer.text
+    );
     assert_eq!(answer.frames_seen.len(), 4);
     let highlighted: Vec<usize> = app.timeline.highlighted.iter().copied().collect();
     assert_eq!(highlighted, answer.frames_seen, "the timeline lights up the frames seen");
-    assert!(
-        h.query_by(|n| n.value().is_some_and(|v| v == "4 frames seen by the chat")).is_some()
-    );
+    assert!(shows(&h, "4 frames seen by the chat"));
     assert!(h.query_by_label("Copy message 2").is_some());
 
     // Regenerate asks again in the same thread; Stop cancels mid-stream.
@@ -346,7 +349,7 @@ fn export_png_and_gif_then_read_them_back() {
     let mut h = studio(ScriptedBackend::new(), dir.path());
     wait_for_model(&mut h);
     type_into(&mut h, "Prompt", "a yellow square");
-    h.get_by_label("Steps").set_value_accesskit(6.0);
+    set_slider(&mut h, "Steps", 6.0);
     h.state_mut().settings.width = 64;
     h.state_mut().settings.height = 48;
     click(&mut h, "Generate");
@@ -359,7 +362,8 @@ fn export_png_and_gif_then_read_them_back() {
     pick_file(&mut h, "Export PNG", &png);
     let back = image::open(&png).expect("the exported PNG");
     assert_eq!(back.dimensions(), (64, 48));
-    assert_eq!(back.to_rgba8().get_pixel(3, 3).0, [232, 212, 37, 255]);
+    let yellow = back.to_rgba8().get_pixel(3, 3).0;
+    assert!(yellow[0] > 200 && yellow[1] > 190 && yellow[2] < 60, "{yellow:?}");
     let params = showo::media::read_png_metadata(&png).expect("recallable settings");
     assert_eq!(params.prompt, "a yellow square");
     assert_eq!((params.steps, params.width, params.height), (6, 64, 48));
@@ -443,7 +447,7 @@ fn a_backend_panic_mid_job_is_reported_and_the_next_job_works() {
     let mut h = studio(slow(5), dir.path());
     wait_for_model(&mut h);
     type_into(&mut h, "Prompt", &format!("a red circle {PANIC_MARKER}"));
-    h.get_by_label("Steps").set_value_accesskit(5.0);
+    set_slider(&mut h, "Steps", 5.0);
     h.state_mut().settings.width = 32;
     h.state_mut().settings.height = 32;
     click(&mut h, "Generate");
@@ -464,7 +468,8 @@ fn a_backend_panic_mid_job_is_reported_and_the_next_job_works() {
     let good = h.state().last_submitted.as_ref().unwrap().0;
     wait_for(&mut h, "the next job", |a| a.queue.state(good) == Some(&JobState::Done));
     let candidate = h.state().canvas.staged_candidate().unwrap();
-    assert_eq!(candidate.image.image.get_pixel(1, 1).0, [37, 177, 57, 255]);
+    let green = candidate.image.image.get_pixel(1, 1).0;
+    assert!(green[1] > 150 && green[0] < 60, "the green result: {green:?}");
     assert!(h.state().engine().is_alive());
     assert!(h.state().models.loaded.is_some(), "the model was reloaded after the crash");
 }
@@ -480,7 +485,7 @@ fn without_a_backend_the_models_panel_says_no_model_is_loaded() {
         });
     wait_for(&mut h, "the load to fail", |a| a.models.last_error.is_some());
     click(&mut h, "Models");
-    assert!(h.query_by_value("No model is loaded.").is_some());
+    assert!(shows(&h, "No model is loaded."));
     assert!(h.state().models.loaded.is_none());
     let error = h.state().models.last_error.clone().unwrap();
     assert!(error.contains("no Show-o2 backend"), "{error}");

@@ -893,7 +893,7 @@ impl StudioApp {
 
     fn tools_ui(&mut self, ui: &mut Ui) {
         egui::ScrollArea::vertical().id_salt("tools").show(ui, |ui| {
-            ui.heading("Generate");
+            ui.heading("Image");
             let grid = self.canvas.pixel_grid;
             let can_inpaint = self.canvas.composite().is_some() && self.mask.has_content();
             match self.settings.ui(ui, grid, can_inpaint) {

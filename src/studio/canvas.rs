@@ -561,8 +561,9 @@ impl Canvas {
                 out.keep_both = ui.button("Keep both").clicked();
             });
         }
-        if let Some(plan) = self.extension_plan() {
-            ui.horizontal(|ui| {
+        // Always present, so the canvas below never jumps while an edge is dragged.
+        ui.horizontal(|ui| match self.extension_plan() {
+            Some(plan) => {
                 let g = plan.growth;
                 ui.label(format!(
                     "Extend to {}×{} px (left {}, right {}, top {}, bottom {})",
@@ -572,12 +573,17 @@ impl Canvas {
                 if ui.button("Reset extension").clicked() {
                     self.reset_extension();
                 }
-            });
-        }
-
+            }
+            None => {
+                ui.weak("Drag an edge or corner of the image outward to extend it");
+            }
+        });
         let size = ui.available_size().max(vec2(64.0, 64.0));
-        let (area, response) = ui.allocate_exact_size(size, Sense::click_and_drag());
-        let response = response.accessible_name("Canvas");
+        let (area, _) = ui.allocate_exact_size(size, Sense::hover());
+        // A fixed id: a drag must survive rows appearing above the canvas.
+        let response = ui
+            .interact(area, ui.scope_id().with("canvas"), Sense::click_and_drag())
+            .accessible_name("Canvas");
 
         if self.fit_requested {
             if let Some(bounds) = self.bounds() {

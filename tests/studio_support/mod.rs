@@ -94,6 +94,25 @@ pub fn drag(h: &mut Harness<'_, StudioApp>, from: Pos2, to: Pos2) {
     h.step();
 }
 
+/// Whether some label shows exactly `text` (a label and its text run both carry it).
+pub fn shows(h: &Harness<'_, StudioApp>, text: &str) -> bool {
+    h.query_all_by_value(text).next().is_some()
+}
+
+/// Whether some label's text starts with `prefix`.
+pub fn shows_prefix(h: &Harness<'_, StudioApp>, prefix: &str) -> bool {
+    h.query_all_by(|n| n.value().is_some_and(|v| v.starts_with(prefix)))
+        .next()
+        .is_some()
+}
+
+/// Sets the slider labelled `label` (its value field carries the same name).
+pub fn set_slider(h: &mut Harness<'_, StudioApp>, label: &str, value: f64) {
+    h.get_by_role_and_label(egui::accesskit::Role::Slider, label)
+        .set_value_accesskit(value);
+    h.step();
+}
+
 pub fn gradient(width: u32, height: u32) -> image::RgbaImage {
     image::RgbaImage::from_fn(width, height, |x, y| {
         image::Rgba([(x * 255 / width.max(1)) as u8, (y * 255 / height.max(1)) as u8, 160, 255])
