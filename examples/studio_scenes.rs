@@ -98,7 +98,11 @@ fn sample_picture(width: u32, height: u32) -> RgbaImage {
     RgbaImage::from_fn(width, height, |x, y| {
         let (fx, fy) = (x as f32 / width as f32, y as f32 / height as f32);
         let sun = ((fx - 0.7).powi(2) + (fy - 0.3).powi(2)).sqrt() < 0.09;
-        let hull = fy > 0.62 && fy < 0.7 && fx > 0.2 && fx < 0.42 && (fy - 0.62) * 3.0 < (fx - 0.2).min(0.42 - fx);
+        let hull = fy > 0.62
+            && fy < 0.7
+            && fx > 0.2
+            && fx < 0.42
+            && (fy - 0.62) * 3.0 < (fx - 0.2).min(0.42 - fx);
         let sail = fx > 0.3 && fx < 0.31 + (0.62 - fy) * 0.5 && fy > 0.4 && fy <= 0.62;
         if sun {
             Rgba([250, 210, 80, 255])
@@ -107,7 +111,12 @@ fn sample_picture(width: u32, height: u32) -> RgbaImage {
         } else if sail {
             Rgba([245, 245, 240, 255])
         } else if fy < 0.6 {
-            Rgba([(120.0 + 80.0 * fy) as u8, (170.0 + 60.0 * fy) as u8, 235, 255])
+            Rgba([
+                (120.0 + 80.0 * fy) as u8,
+                (170.0 + 60.0 * fy) as u8,
+                235,
+                255,
+            ])
         } else {
             let wave = ((fx * 40.0 + fy * 9.0).sin() * 12.0) as i32;
             Rgba([20, (90 + wave) as u8, (150 + wave) as u8, 255])
@@ -139,7 +148,7 @@ fn set_up(app: &mut StudioApp, scene: &str, dir: &Path) {
     match scene {
         "generate" => {
             app.settings.prompt = "a red circle on the left".into();
-            app.settings.steps = 400;
+            app.settings.steps = 200;
             app.tab = Tab::Queue;
         }
         "staging" => {
@@ -156,7 +165,8 @@ fn set_up(app: &mut StudioApp, scene: &str, dir: &Path) {
             app.mask.begin_stroke([250.0, 90.0]);
             for i in 1..=30 {
                 let t = i as f32 / 30.0;
-                app.mask.extend_stroke([250.0 + 110.0 * t, 90.0 + 60.0 * (t * 6.0).sin()]);
+                app.mask
+                    .extend_stroke([250.0 + 110.0 * t, 90.0 + 60.0 * (t * 6.0).sin()]);
             }
             app.mask.end_stroke();
             app.settings.prompt = "a full moon".into();
@@ -181,7 +191,12 @@ fn set_up(app: &mut StudioApp, scene: &str, dir: &Path) {
         }
         "queue" => {
             app.settings.steps = 300;
-            for prompt in ["a red circle", "a blue square", "a green triangle", "a purple star"] {
+            for prompt in [
+                "a red circle",
+                "a blue square",
+                "a green triangle",
+                "a purple star",
+            ] {
                 app.settings.prompt = prompt.into();
                 app.generate();
             }
@@ -200,14 +215,24 @@ fn set_up(app: &mut StudioApp, scene: &str, dir: &Path) {
 
 fn main() -> Result<(), eframe::Error> {
     let args: Vec<String> = std::env::args().collect();
-    let scene = args.get(1).cloned().unwrap_or_else(|| "generate".to_owned());
-    let measure = args.iter().position(|a| a == "--measure-frames").map(|i| Measure {
-        seconds: args.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(5.0),
-        out: PathBuf::from(args.get(i + 2).cloned().unwrap_or_else(|| "frame-times.txt".to_owned())),
-        started: None,
-        last_frame: None,
-        intervals_ms: Vec::new(),
-    });
+    let scene = args
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| "generate".to_owned());
+    let measure = args
+        .iter()
+        .position(|a| a == "--measure-frames")
+        .map(|i| Measure {
+            seconds: args.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(5.0),
+            out: PathBuf::from(
+                args.get(i + 2)
+                    .cloned()
+                    .unwrap_or_else(|| "frame-times.txt".to_owned()),
+            ),
+            started: None,
+            last_frame: None,
+            intervals_ms: Vec::new(),
+        });
     let dir = std::env::temp_dir().join(format!("showo-studio-scene-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a scratch folder");
     let options = StudioOptions {

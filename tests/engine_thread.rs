@@ -43,11 +43,21 @@ fn load(engine: &Engine) {
     let id = engine.submit(JobKind::LoadModel(ModelSource::BuiltIn));
     let events = until_final(engine, id);
     assert!(
-        matches!(final_event(&events), Event::Done { output: JobOutput::Model(_), .. }),
+        matches!(
+            final_event(&events),
+            Event::Done {
+                output: JobOutput::Model(_),
+                ..
+            }
+        ),
         "{events:?}"
     );
     assert!(events.iter().any(|e| matches!(e, Event::ModelLoaded(_))));
-    assert!(events.iter().any(|e| matches!(e, Event::ModelLoading { progress, .. } if *progress == 1.0)));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::ModelLoading { progress, .. } if *progress == 1.0))
+    );
 }
 
 fn generate(prompt: &str, steps: u32) -> JobKind {
@@ -90,7 +100,11 @@ fn generate_reports_every_step_with_a_preview_then_the_image() {
         })
         .collect();
     assert_eq!(previews.len(), 5);
-    assert_eq!(previews[0].dimensions(), (32, 24), "previews are capped at max_side");
+    assert_eq!(
+        previews[0].dimensions(),
+        (32, 24),
+        "previews are capped at max_side"
+    );
     // Previews move from grey towards the final red.
     assert!(previews[0].get_pixel(0, 0).0[0] < previews[4].get_pixel(0, 0).0[0]);
     match final_event(&events) {
@@ -149,9 +163,15 @@ fn cancel_stops_the_running_job_within_a_step_and_the_next_job_runs() {
         .iter()
         .filter(|e| matches!(e, Event::Progress { job, .. } if *job == long))
         .count();
-    assert!(after_cancel <= 2, "{after_cancel} more steps ran after the cancel");
+    assert!(
+        after_cancel <= 2,
+        "{after_cancel} more steps ran after the cancel"
+    );
     let events = until_final(&engine, next);
-    assert!(matches!(final_event(&events), Event::Done { .. }), "{events:?}");
+    assert!(
+        matches!(final_event(&events), Event::Done { .. }),
+        "{events:?}"
+    );
 }
 
 #[test]
@@ -167,11 +187,10 @@ fn pause_reorder_and_cancel_all_act_on_the_pending_queue() {
     loop {
         if let Event::QueueChanged { pending, paused } =
             engine.events().recv_timeout(WAIT).expect("queue event")
+            && pending == vec![c, a, b]
         {
-            if pending == vec![c, a, b] {
-                assert!(paused);
-                break;
-            }
+            assert!(paused);
+            break;
         }
     }
     engine.resume();
@@ -210,13 +229,27 @@ fn a_panicking_job_is_reported_and_the_engine_keeps_serving() {
         other => panic!("expected a failure, got {other:?}"),
     }
     // The step before the panic was reported: it died mid-job.
-    assert!(events.iter().any(|e| matches!(e, Event::Progress { step: 1, .. })));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Progress { step: 1, .. }))
+    );
     let good = engine.submit(generate("a green circle", 2));
     let events = until_final(&engine, good);
-    assert!(events.iter().any(|e| matches!(e, Event::EngineCrashed { job: Some(j), .. } if *j == bad)));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::EngineCrashed { job: Some(j), .. } if *j == bad))
+    );
     assert!(events.iter().any(|e| matches!(e, Event::EngineRestarted)));
-    assert!(events.iter().any(|e| matches!(e, Event::ModelLoaded(_))), "the model was reloaded");
-    assert!(matches!(final_event(&events), Event::Done { .. }), "{events:?}");
+    assert!(
+        events.iter().any(|e| matches!(e, Event::ModelLoaded(_))),
+        "the model was reloaded"
+    );
+    assert!(
+        matches!(final_event(&events), Event::Done { .. }),
+        "{events:?}"
+    );
     assert!(engine.is_alive());
 }
 
@@ -225,10 +258,16 @@ fn switching_models_unloads_the_old_one_first() {
     let engine = engine(0);
     load(&engine);
     let folder = tempfile::tempdir().expect("temp dir");
-    let id = engine.submit(JobKind::LoadModel(ModelSource::Folder(folder.path().into())));
+    let id = engine.submit(JobKind::LoadModel(ModelSource::Folder(
+        folder.path().into(),
+    )));
     let events = until_final(&engine, id);
-    let unloaded = events.iter().position(|e| matches!(e, Event::ModelUnloaded));
-    let loaded = events.iter().position(|e| matches!(e, Event::ModelLoaded(_)));
+    let unloaded = events
+        .iter()
+        .position(|e| matches!(e, Event::ModelUnloaded));
+    let loaded = events
+        .iter()
+        .position(|e| matches!(e, Event::ModelLoaded(_)));
     assert!(unloaded.is_some() && unloaded < loaded, "{events:?}");
 
     let missing = engine.submit(JobKind::LoadModel(ModelSource::Folder(

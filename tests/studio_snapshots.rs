@@ -31,7 +31,10 @@ fn gpu_studio(dir: &std::path::Path) -> Harness<'static, StudioApp> {
         .wgpu()
         .build_eframe(move |cc| StudioApp::new(cc, Box::new(ScriptedBackend::new()), options));
     wait_for_model(&mut h);
-    assert!(h.state().uses_gpu_canvas(), "the wgpu canvas path is under test");
+    assert!(
+        h.state().uses_gpu_canvas(),
+        "the wgpu canvas path is under test"
+    );
     h.state_mut().add_image("sample", sample_image());
     for _ in 0..4 {
         h.step();
@@ -42,7 +45,10 @@ fn gpu_studio(dir: &std::path::Path) -> Harness<'static, StudioApp> {
 /// Hides the live frame-time readout, the one thing that differs between runs.
 fn mask_frame_time(h: &mut Harness<'_, StudioApp>) {
     let rect = h
-        .get_by(|n| n.value().is_some_and(|v| v.starts_with("ui ")))
+        .get_by(|n| {
+            n.role() == egui::accesskit::Role::Label
+                && n.value().is_some_and(|v| v.starts_with("ui "))
+        })
         .rect();
     h.mask(rect);
 }
@@ -104,11 +110,20 @@ fn mask_overlay() {
     let inside = pixel(&render, doc.min + vec2(150.5, 96.5) * zoom);
     let under = sample_image().get_pixel(150, 96).0;
     let blend = |mask: u8, image: u8| ((mask as f32 + image as f32) / 2.0).round() as i32;
-    assert!((inside[0] as i32 - blend(255, under[0])).abs() <= 3, "{inside:?}");
-    assert!((inside[1] as i32 - blend(0, under[1])).abs() <= 3, "{inside:?}");
+    assert!(
+        (inside[0] as i32 - blend(255, under[0])).abs() <= 3,
+        "{inside:?}"
+    );
+    assert!(
+        (inside[1] as i32 - blend(0, under[1])).abs() <= 3,
+        "{inside:?}"
+    );
     let outside = pixel(&render, doc.min + vec2(150.5, 20.5) * zoom);
     let image = sample_image().get_pixel(150, 20).0;
-    assert!((outside[0] as i32 - image[0] as i32).abs() <= 3, "{outside:?} vs {image:?}");
+    assert!(
+        (outside[0] as i32 - image[0] as i32).abs() <= 3,
+        "{outside:?} vs {image:?}"
+    );
     mask_frame_time(&mut h);
     h.snapshot("studio_mask_overlay");
 }

@@ -3,7 +3,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "showo-studio", version, about = "Show-o2 studio and command-line tools")]
+#[command(
+    name = "showo-studio",
+    version,
+    about = "Show-o2 studio and command-line tools"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -164,7 +164,10 @@ pub enum Attachment {
     /// The canvas with the painted mask, so the model can be asked about that region.
     MaskedRegion { image: RgbaImage, mask: GrayImage },
     /// Frames sampled from a loaded video.
-    Video { name: String, frames: Vec<VideoFrame> },
+    Video {
+        name: String,
+        frames: Vec<VideoFrame>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -284,7 +287,10 @@ pub enum Command {
     Pause,
     Resume,
     /// Move a pending job to `to` (0 = next to run).
-    Reorder { job: JobId, to: usize },
+    Reorder {
+        job: JobId,
+        to: usize,
+    },
     /// Cancel everything and end the thread.
     Shutdown,
 }

@@ -80,12 +80,7 @@ impl ScriptedBackend {
 
     /// Runs the flow-step loop: progress, previews blending grey → `target`, cancellation,
     /// and the scripted panic. Returns false if cancelled.
-    fn denoise(
-        &self,
-        settings: &ImageSettings,
-        target: &RgbaImage,
-        ctx: &mut JobContext,
-    ) -> bool {
+    fn denoise(&self, settings: &ImageSettings, target: &RgbaImage, ctx: &mut JobContext) -> bool {
         let total = settings.steps.max(1);
         for step in 1..=total {
             if ctx.cancelled() {
@@ -98,7 +93,11 @@ impl ScriptedBackend {
             }
             let preview = &settings.preview;
             if preview.enabled && step % preview.every_n_steps.max(1) == 0 {
-                ctx.preview(preview_image(target, step as f32 / total as f32, preview.max_side));
+                ctx.preview(preview_image(
+                    target,
+                    step as f32 / total as f32,
+                    preview.max_side,
+                ));
             }
         }
         !ctx.cancelled()
@@ -371,8 +370,8 @@ fn mean_colour(image: &RgbaImage, mask: Option<&GrayImage>) -> [u8; 3] {
                 0.0
             }
         });
-        for c in 0..3 {
-            sum[c] += p.0[c] as f64 * w;
+        for (total, &channel) in sum.iter_mut().zip(&p.0[..3]) {
+            *total += channel as f64 * w;
         }
         weight += w;
     }
@@ -383,11 +382,8 @@ fn mean_colour(image: &RgbaImage, mask: Option<&GrayImage>) -> [u8; 3] {
 }
 
 fn colour_name(rgb: [u8; 3]) -> &'static str {
-    let distance = |p: &[u8; 3]| -> i32 {
-        (0..3)
-            .map(|c| (p[c] as i32 - rgb[c] as i32).pow(2))
-            .sum()
-    };
+    let distance =
+        |p: &[u8; 3]| -> i32 { (0..3).map(|c| (p[c] as i32 - rgb[c] as i32).pow(2)).sum() };
     PALETTE
         .iter()
         .min_by_key(|(_, p)| distance(p))

@@ -292,8 +292,9 @@ impl Worker {
         if let Some(previous) = self.resident.take() {
             self.control.emit(Event::ModelUnloaded);
             let backend = &mut self.backend;
-            let reloaded =
-                catch_unwind(AssertUnwindSafe(|| backend.load(&previous.source, &mut |_| {})));
+            let reloaded = catch_unwind(AssertUnwindSafe(|| {
+                backend.load(&previous.source, &mut |_| {})
+            }));
             if let Ok(Ok(info)) = reloaded {
                 self.resident = Some(info.clone());
                 self.control.emit(Event::ModelLoaded(info));

@@ -66,7 +66,7 @@ pub enum Tab {
 enum Purpose {
     LoadModel,
     Image {
-        params: GenerationParams,
+        params: Box<GenerationParams>,
         origin: CandidateOrigin,
         /// Where the result will sit on the canvas (canvas pixels).
         target: Rect,
@@ -154,10 +154,15 @@ pub struct StudioApp {
 }
 
 impl StudioApp {
-    pub fn new(cc: &eframe::CreationContext<'_>, backend: Box<dyn Backend>, options: StudioOptions) -> Self {
+    pub fn new(
+        cc: &eframe::CreationContext<'_>,
+        backend: Box<dyn Backend>,
+        options: StudioOptions,
+    ) -> Self {
         let ctx = cc.egui_ctx.clone();
         let waker_ctx = ctx.clone();
-        let engine = Engine::spawn_with_waker(backend, Arc::new(move || waker_ctx.request_repaint()));
+        let engine =
+            Engine::spawn_with_waker(backend, Arc::new(move || waker_ctx.request_repaint()));
         let gpu = match cc.wgpu_render_state.as_ref() {
             Some(render_state) => {
                 super::canvas_gpu::install(render_state);
@@ -256,7 +261,13 @@ impl StudioApp {
         id
     }
 
-    fn base_params(&self, settings: &crate::engine::ImageSettings, width: u32, height: u32, mode: GenerationMode) -> GenerationParams {
+    fn base_params(
+        &self,
+        settings: &crate::engine::ImageSettings,
+        width: u32,
+        height: u32,
+        mode: GenerationMode,
+    ) -> GenerationParams {
         let model = self.models.loaded.as_ref();
         GenerationParams {
             prompt: settings.prompt.clone(),
@@ -285,7 +296,7 @@ impl StudioApp {
                 height,
             }),
             Purpose::Image {
-                params,
+                params: Box::new(params),
                 origin: CandidateOrigin::Generate,
                 target,
             },
@@ -293,12 +304,17 @@ impl StudioApp {
     }
 
     pub fn inpaint(&mut self) -> Option<JobId> {
-        let (Some(image), Some(mask)) = (self.canvas.composite().cloned(), self.mask.mask().cloned()) else {
+        let (Some(image), Some(mask)) =
+            (self.canvas.composite().cloned(), self.mask.mask().cloned())
+        else {
             self.set_status("Inpainting needs an image and a painted mask", true);
             return None;
         };
         if !self.mask.has_content() {
-            self.set_status("Paint the region to regenerate first (the mask is empty)", true);
+            self.set_status(
+                "Paint the region to regenerate first (the mask is empty)",
+                true,
+            );
             return None;
         }
         let settings = self.settings.next_image_settings(self.canvas.show_previews);
@@ -318,7 +334,7 @@ impl StudioApp {
                 feather_px: self.mask.feather_px,
             }),
             Purpose::Image {
-                params,
+                params: Box::new(params),
                 origin: CandidateOrigin::Inpaint,
                 target,
             },
@@ -326,12 +342,23 @@ impl StudioApp {
     }
 
     pub fn extend(&mut self) -> Option<JobId> {
-        let (Some(plan), Some(image)) = (self.canvas.extension_plan(), self.canvas.composite().cloned()) else {
-            self.set_status("Drag a canvas edge outward to choose the area to extend", true);
+        let (Some(plan), Some(image)) = (
+            self.canvas.extension_plan(),
+            self.canvas.composite().cloned(),
+        ) else {
+            self.set_status(
+                "Drag a canvas edge outward to choose the area to extend",
+                true,
+            );
             return None;
         };
         let settings = self.settings.next_image_settings(self.canvas.show_previews);
-        let mut params = self.base_params(&settings, plan.canvas_width, plan.canvas_height, GenerationMode::Extend);
+        let mut params = self.base_params(
+            &settings,
+            plan.canvas_width,
+            plan.canvas_height,
+            GenerationMode::Extend,
+        );
         params.extension = Some(plan.growth);
         let g = plan.growth;
         let target = Rect::from_min_size(
@@ -347,7 +374,7 @@ impl StudioApp {
                 feather_px: self.mask.feather_px,
             }),
             Purpose::Image {
-                params,
+                params: Box::new(params),
                 origin: CandidateOrigin::Extend(g),
                 target,
             },
@@ -355,8 +382,13 @@ impl StudioApp {
     }
 
     pub fn describe_mask(&mut self) -> Option<JobId> {
-        let (Some(image), Some(mask)) = (self.canvas.composite().cloned(), self.mask.mask().cloned()) else {
-            self.set_status("Describing the mask needs an image and a painted mask", true);
+        let (Some(image), Some(mask)) =
+            (self.canvas.composite().cloned(), self.mask.mask().cloned())
+        else {
+            self.set_status(
+                "Describing the mask needs an image and a painted mask",
+                true,
+            );
             return None;
         };
         if !self.mask.has_content() {
@@ -392,10 +424,12 @@ impl StudioApp {
         if self.chat.attach_mask {
             let has_mask = self.mask.has_content();
             match (self.canvas.composite(), self.mask.mask()) {
-                (Some(image), Some(mask)) if has_mask => attachments.push(Attachment::MaskedRegion {
-                    image: image.clone(),
-                    mask: mask.clone(),
-                }),
+                (Some(image), Some(mask)) if has_mask => {
+                    attachments.push(Attachment::MaskedRegion {
+                        image: image.clone(),
+                        mask: mask.clone(),
+                    })
+                }
                 _ => {
                     self.set_status("Paint a mask to attach the masked region", true);
                     return None;
@@ -403,7 +437,11 @@ impl StudioApp {
             }
         }
         if self.chat.attach_video {
-            let max = self.models.loaded.as_ref().map_or(8, |m| m.max_video_frames.max(1));
+            let max = self
+                .models
+                .loaded
+                .as_ref()
+                .map_or(8, |m| m.max_video_frames.max(1));
             let frames = self.timeline.frames_for_chat(max);
             match &self.timeline.video {
                 Some(video) if !frames.is_empty() => attachments.push(Attachment::Video {
@@ -434,7 +472,11 @@ impl StudioApp {
         if thread.streaming().is_some() {
             return None;
         }
-        if thread.messages.last().is_some_and(|m| m.role == crate::engine::Role::Assistant) {
+        if thread
+            .messages
+            .last()
+            .is_some_and(|m| m.role == crate::engine::Role::Assistant)
+        {
             thread.messages.pop();
         }
         if thread.messages.is_empty() {
@@ -495,17 +537,20 @@ impl StudioApp {
             }
             Event::EngineCrashed { message, .. } => {
                 self.engine_crashes += 1;
-                self.set_status(format!("The model backend crashed ({message}); restarting it"), true);
+                self.set_status(
+                    format!("The model backend crashed ({message}); restarting it"),
+                    true,
+                );
             }
             Event::EngineRestarted => {
                 self.set_status("The engine restarted; the queue keeps running", false);
             }
             _ => {}
         }
-        if event.is_final() {
-            if let Some(job) = event.job() {
-                self.jobs.remove(&job);
-            }
+        if event.is_final()
+            && let Some(job) = event.job()
+        {
+            self.jobs.remove(&job);
         }
     }
 
@@ -516,8 +561,11 @@ impl StudioApp {
         match (purpose, output) {
             (Purpose::Image { params, origin, .. }, JobOutput::Images(images)) => {
                 let n = images.len();
-                self.canvas.stage(job, images, params, origin);
-                self.set_status(format!("{n} candidate(s) ready: accept, keep both or discard"), false);
+                self.canvas.stage(job, images, *params, origin);
+                self.set_status(
+                    format!("{n} candidate(s) ready: accept, keep both or discard"),
+                    false,
+                );
             }
             (Purpose::Chat, JobOutput::Text { text, frames_seen }) => {
                 self.timeline.highlighted = frames_seen.iter().copied().collect();
@@ -529,7 +577,10 @@ impl StudioApp {
             }
             (Purpose::LoadModel, JobOutput::Model(_)) => {}
             (_, other) => {
-                self.set_status(format!("Job {job} returned an unexpected result: {other:?}"), true);
+                self.set_status(
+                    format!("Job {job} returned an unexpected result: {other:?}"),
+                    true,
+                );
             }
         }
     }
@@ -547,7 +598,10 @@ impl StudioApp {
 
     /// The mask always has the document's size.
     fn sync_mask_size(&mut self) {
-        match (self.canvas.document_size(), self.mask.mask().map(|m| m.dimensions())) {
+        match (
+            self.canvas.document_size(),
+            self.mask.mask().map(|m| m.dimensions()),
+        ) {
             (Some((w, h)), Some(size)) if size == (w, h) => {}
             (Some((w, h)), _) => self.mask.reset(w, h),
             (None, _) => {}
@@ -650,7 +704,11 @@ impl StudioApp {
         let saved_path = project.saved_path.clone();
         self.apply_project(project);
         // A recovery file remembers where the user saved; a normal project is its own home.
-        self.project_path = if path == self.autosaver.path { saved_path } else { Some(path.to_path_buf()) };
+        self.project_path = if path == self.autosaver.path {
+            saved_path
+        } else {
+            Some(path.to_path_buf())
+        };
         if path != self.autosaver.path {
             self.recent.add(path);
         }
@@ -729,7 +787,13 @@ impl StudioApp {
             .ok_or("There is no image to export; open or generate one first")?;
         let path = with_extension(path, "png");
         // The settings of the last accepted generation make the PNG recallable.
-        match self.canvas.history.iter().rev().find_map(|h| h.params.clone()) {
+        match self
+            .canvas
+            .history
+            .iter()
+            .rev()
+            .find_map(|h| h.params.clone())
+        {
             Some(params) => crate::media::save_png_with_metadata(&path, image, &params),
             None => crate::media::save_rgba(&path, image),
         }
@@ -743,12 +807,16 @@ impl StudioApp {
         let mut images: Vec<Arc<RgbaImage>> = if self.canvas.trajectory.len() >= 2 {
             self.canvas.trajectory.clone()
         } else {
-            self.canvas.history.iter().map(|h| h.image.clone()).collect()
+            self.canvas
+                .history
+                .iter()
+                .map(|h| h.image.clone())
+                .collect()
         };
-        if images.is_empty() {
-            if let Some(c) = self.canvas.composite_arc() {
-                images.push(c);
-            }
+        if images.is_empty()
+            && let Some(c) = self.canvas.composite_arc()
+        {
+            images.push(c);
         }
         if images.is_empty() {
             return Err("There is nothing to animate yet; generate an image first".to_owned());
@@ -764,7 +832,11 @@ impl StudioApp {
             .collect();
         let path = with_extension(path, "gif");
         crate::media::save_gif(&path, &frames, GifRepeat::Forever).map_err(|e| e.to_string())?;
-        Ok(format!("Exported {} ({} frames)", path.display(), frames.len()))
+        Ok(format!(
+            "Exported {} ({} frames)",
+            path.display(),
+            frames.len()
+        ))
     }
 
     // ---- autosave -------------------------------------------------------------------------
@@ -783,7 +855,9 @@ impl StudioApp {
                 m.text.len().hash(&mut h);
             }
         }
-        serde_json::to_string(&self.settings).unwrap_or_default().hash(&mut h);
+        serde_json::to_string(&self.settings)
+            .unwrap_or_default()
+            .hash(&mut h);
         h.finish()
     }
 
@@ -803,7 +877,8 @@ impl StudioApp {
             self.last_autosave_check = now;
         } else {
             let wait = (self.autosave_interval_s - (now - self.last_autosave_check)).max(0.05);
-            self.ctx.request_repaint_after(Duration::from_secs_f64(wait));
+            self.ctx
+                .request_repaint_after(Duration::from_secs_f64(wait));
         }
     }
 
@@ -823,7 +898,13 @@ impl StudioApp {
     // ---- input ----------------------------------------------------------------------------
 
     fn handle_dropped_and_pasted(&mut self, ctx: &egui::Context) {
-        let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect());
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .collect()
+        });
         for path in dropped {
             match self.open_path(&path) {
                 Ok(m) => self.set_status(m, false),
@@ -844,7 +925,11 @@ impl StudioApp {
             match event {
                 egui::Event::PasteImage(image) => {
                     let [w, h] = image.size;
-                    let bytes: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_srgba_unmultiplied()).collect();
+                    let bytes: Vec<u8> = image
+                        .pixels
+                        .iter()
+                        .flat_map(|c| c.to_srgba_unmultiplied())
+                        .collect();
                     if let Some(rgba) = RgbaImage::from_raw(w as u32, h as u32, bytes) {
                         self.add_image("Pasted", rgba);
                         self.set_status("Pasted an image from the clipboard", false);
@@ -892,68 +977,83 @@ impl StudioApp {
     // ---- panels ---------------------------------------------------------------------------
 
     fn tools_ui(&mut self, ui: &mut Ui) {
-        egui::ScrollArea::vertical().id_salt("tools").show(ui, |ui| {
-            ui.heading("Image");
-            let grid = self.canvas.pixel_grid;
-            let can_inpaint = self.canvas.composite().is_some() && self.mask.has_content();
-            match self.settings.ui(ui, grid, can_inpaint) {
-                Some(PromptAction::Generate) => {
-                    self.generate();
-                }
-                Some(PromptAction::Inpaint) => {
-                    self.inpaint();
-                }
-                None => {}
-            }
-            let running_image = self
-                .queue
-                .running()
-                .filter(|id| matches!(self.jobs.get(id), Some(Purpose::Image { .. })));
-            if let Some(job) = running_image {
-                if let Some(JobState::Running { step, total }) = self.queue.state(job) {
-                    let fraction = if *total > 0 { *step as f32 / *total as f32 } else { 0.0 };
-                    ui.add(egui::ProgressBar::new(fraction).text(format!("Generating: step {step} of {total}")));
-                }
-                if ui.button("Cancel generation").clicked() {
-                    self.engine.cancel(job);
-                }
-            }
-            ui.separator();
-            ui.heading("Mask");
-            match self.mask.ui(ui) {
-                Some(MaskAction::Save) => self.request_file(FileAction::SaveMask),
-                Some(MaskAction::Load) => self.request_file(FileAction::LoadMask),
-                Some(MaskAction::Describe) => {
-                    self.describe_mask();
-                }
-                None => {}
-            }
-            ui.separator();
-            ui.heading("Layers");
-            if self.canvas.layers().is_empty() {
-                ui.weak("No layers yet.");
-            }
-            let mut toggle = None;
-            let mut select = None;
-            for (i, layer) in self.canvas.layers().iter().enumerate().rev() {
-                ui.horizontal(|ui| {
-                    let mut visible = layer.visible;
-                    if ui.checkbox(&mut visible, format!("{}. {}", i + 1, layer.name)).changed() {
-                        toggle = Some((i, visible));
+        egui::ScrollArea::vertical()
+            .id_salt("tools")
+            .show(ui, |ui| {
+                ui.heading("Image");
+                let grid = self.canvas.pixel_grid;
+                let can_inpaint = self.canvas.composite().is_some() && self.mask.has_content();
+                match self.settings.ui(ui, grid, can_inpaint) {
+                    Some(PromptAction::Generate) => {
+                        self.generate();
                     }
-                    let active = i == self.canvas.active_layer;
-                    if ui.selectable_label(active, format!("Edit layer {}", i + 1)).clicked() {
-                        select = Some(i);
+                    Some(PromptAction::Inpaint) => {
+                        self.inpaint();
                     }
-                });
-            }
-            if let Some((i, visible)) = toggle {
-                self.canvas.set_layer_visible(i, visible);
-            }
-            if let Some(i) = select {
-                self.canvas.active_layer = i;
-            }
-        });
+                    None => {}
+                }
+                let running_image = self
+                    .queue
+                    .running()
+                    .filter(|id| matches!(self.jobs.get(id), Some(Purpose::Image { .. })));
+                if let Some(job) = running_image {
+                    if let Some(JobState::Running { step, total }) = self.queue.state(job) {
+                        let fraction = if *total > 0 {
+                            *step as f32 / *total as f32
+                        } else {
+                            0.0
+                        };
+                        ui.add(
+                            egui::ProgressBar::new(fraction)
+                                .text(format!("Generating: step {step} of {total}")),
+                        );
+                    }
+                    if ui.button("Cancel generation").clicked() {
+                        self.engine.cancel(job);
+                    }
+                }
+                ui.separator();
+                ui.heading("Mask");
+                match self.mask.ui(ui) {
+                    Some(MaskAction::Save) => self.request_file(FileAction::SaveMask),
+                    Some(MaskAction::Load) => self.request_file(FileAction::LoadMask),
+                    Some(MaskAction::Describe) => {
+                        self.describe_mask();
+                    }
+                    None => {}
+                }
+                ui.separator();
+                ui.heading("Layers");
+                if self.canvas.layers().is_empty() {
+                    ui.weak("No layers yet.");
+                }
+                let mut toggle = None;
+                let mut select = None;
+                for (i, layer) in self.canvas.layers().iter().enumerate().rev() {
+                    ui.horizontal(|ui| {
+                        let mut visible = layer.visible;
+                        if ui
+                            .checkbox(&mut visible, format!("{}. {}", i + 1, layer.name))
+                            .changed()
+                        {
+                            toggle = Some((i, visible));
+                        }
+                        let active = i == self.canvas.active_layer;
+                        if ui
+                            .selectable_label(active, format!("Edit layer {}", i + 1))
+                            .clicked()
+                        {
+                            select = Some(i);
+                        }
+                    });
+                }
+                if let Some((i, visible)) = toggle {
+                    self.canvas.set_layer_visible(i, visible);
+                }
+                if let Some(i) = select {
+                    self.canvas.active_layer = i;
+                }
+            });
     }
 
     fn side_ui(&mut self, ui: &mut Ui) {
@@ -988,7 +1088,13 @@ impl StudioApp {
             },
             Tab::Files => {
                 let now = ui.input(|i| i.time);
-                let action = files_ui(ui, self.project_path.as_deref(), &self.recent, &self.autosaver, now);
+                let action = files_ui(
+                    ui,
+                    self.project_path.as_deref(),
+                    &self.recent,
+                    &self.autosaver,
+                    now,
+                );
                 match action {
                     Some(FilesAction::Pick(a)) => self.request_file(a),
                     Some(FilesAction::SaveProject) => self.save_project(),
@@ -1023,7 +1129,11 @@ impl StudioApp {
                     self.frame_stats.quantile(0.95)
                 );
                 ui.label(egui::RichText::new(frame_time).monospace().weak());
-                let model = self.models.loaded.as_ref().map_or("no model", |m| m.name.as_str());
+                let model = self
+                    .models
+                    .loaded
+                    .as_ref()
+                    .map_or("no model", |m| m.name.as_str());
                 ui.weak(model);
                 if !self.engine.is_alive() {
                     ui.colored_label(ui.visuals().error_fg_color, "engine stopped");
@@ -1047,7 +1157,9 @@ impl StudioApp {
             let mut decision = None;
             egui::Modal::new(egui::Id::unique("recovery prompt")).show(ctx, |ui| {
                 ui.heading("Recover unsaved work?");
-                ui.label("Show-o Studio did not close cleanly last time. Its autosave can be restored.");
+                ui.label(
+                    "Show-o Studio did not close cleanly last time. Its autosave can be restored.",
+                );
                 ui.horizontal(|ui| {
                     if ui.button("Recover").clicked() {
                         decision = Some(true);
@@ -1100,29 +1212,50 @@ impl eframe::App for StudioApp {
             ui.horizontal(|ui| {
                 ui.strong("Show-o Studio");
                 ui.separator();
-                if ui.button("Open").on_hover_text("Open an image, a video or a project").clicked() {
+                if ui
+                    .button("Open")
+                    .on_hover_text("Open an image, a video or a project")
+                    .clicked()
+                {
                     self.request_file(FileAction::OpenImage);
                 }
-                if ui.button("Save").on_hover_text("Save the project").clicked() {
+                if ui
+                    .button("Save")
+                    .on_hover_text("Save the project")
+                    .clicked()
+                {
                     self.save_project();
                 }
             });
         });
         egui::Panel::bottom("status bar").show(ui, |ui| self.status_ui(ui));
-        if self.timeline.video.is_some() || self.timeline.is_loading() || self.timeline.error.is_some() {
-            egui::Panel::bottom("timeline").resizable(true).show(ui, |ui| {
-                if let Some(TimelineAction::SendFrameToCanvas(i)) = self.timeline.ui(ui) {
-                    if let Some(frame) = self.timeline.video.as_ref().and_then(|v| v.frames.get(i)) {
+        if self.timeline.video.is_some()
+            || self.timeline.is_loading()
+            || self.timeline.error.is_some()
+        {
+            egui::Panel::bottom("timeline")
+                .resizable(true)
+                .show(ui, |ui| {
+                    if let Some(TimelineAction::SendFrameToCanvas(i)) = self.timeline.ui(ui)
+                        && let Some(frame) =
+                            self.timeline.video.as_ref().and_then(|v| v.frames.get(i))
+                    {
                         let name = format!("Frame at {:.1} s", frame.timestamp_s);
                         let image = frame.image.clone();
                         self.add_image(&name, image);
-                        self.set_status(format!("Sent the {} to the canvas", name.to_lowercase()), false);
+                        self.set_status(
+                            format!("Sent the {} to the canvas", name.to_lowercase()),
+                            false,
+                        );
                     }
-                }
-            });
+                });
         }
-        egui::Panel::left("tools").default_size(290.0).show(ui, |ui| self.tools_ui(ui));
-        egui::Panel::right("side").default_size(360.0).show(ui, |ui| self.side_ui(ui));
+        egui::Panel::left("tools")
+            .default_size(290.0)
+            .show(ui, |ui| self.tools_ui(ui));
+        egui::Panel::right("side")
+            .default_size(360.0)
+            .show(ui, |ui| self.side_ui(ui));
         egui::CentralPanel::default().show(ui, |ui| {
             let out = self.canvas.ui(ui, &mut self.mask, self.gpu);
             if out.extend {
@@ -1138,7 +1271,10 @@ impl eframe::App for StudioApp {
             }
         });
         if ctx.input(|i| !i.raw.hovered_files.is_empty()) {
-            let painter = ctx.layer_painter(egui::LayerId::new(egui::Order::Foreground, egui::Id::unique("drop overlay")));
+            let painter = ctx.layer_painter(egui::LayerId::new(
+                egui::Order::Foreground,
+                egui::Id::unique("drop overlay"),
+            ));
             let rect = ctx.content_rect();
             painter.rect_filled(rect, 0.0, egui::Color32::from_black_alpha(160));
             painter.text(
@@ -1150,7 +1286,8 @@ impl eframe::App for StudioApp {
             );
         }
         self.modals_ui(&ctx);
-        self.frame_stats.record(started.elapsed().as_secs_f32() * 1000.0);
+        self.frame_stats
+            .record(started.elapsed().as_secs_f32() * 1000.0);
     }
 
     fn on_exit(&mut self) {
@@ -1163,8 +1300,10 @@ impl eframe::App for StudioApp {
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 fn with_extension(path: &Path, ext: &str) -> PathBuf {

@@ -349,12 +349,18 @@ impl Canvas {
     // ---- staging --------------------------------------------------------------------------
 
     /// Puts results in the staging strip and shows the first of them.
-    pub fn stage(&mut self, job: JobId, images: Vec<RgbaImage>, params: GenerationParams, origin: CandidateOrigin) {
+    pub fn stage(
+        &mut self,
+        job: JobId,
+        images: Vec<RgbaImage>,
+        params: GenerationParams,
+        origin: CandidateOrigin,
+    ) {
         self.end_preview(job);
-        if self.trajectory_job == Some(job) {
-            if let Some(first) = images.first() {
-                self.trajectory.push(Arc::new(first.clone()));
-            }
+        if self.trajectory_job == Some(job)
+            && let Some(first) = images.first()
+        {
+            self.trajectory.push(Arc::new(first.clone()));
         }
         let first_new = self.staging.len();
         for (i, image) in images.into_iter().enumerate() {
@@ -496,10 +502,10 @@ impl Canvas {
     /// The image the canvas shows now and where (canvas pixels): the live preview while a
     /// job runs (if previews are on), else the staged candidate, else the current image.
     pub fn shown(&self) -> Option<(VersionedImage, Rect)> {
-        if self.show_previews {
-            if let Some(p) = &self.preview {
-                return Some((p.image.clone(), p.target));
-            }
+        if self.show_previews
+            && let Some(p) = &self.preview
+        {
+            return Some((p.image.clone(), p.target));
         }
         if let Some(c) = self.staged_candidate() {
             let (w, h) = c.image.image.dimensions();
@@ -507,11 +513,17 @@ impl Canvas {
                 CandidateOrigin::Extend(g) => pos2(-(g.left as f32), -(g.top as f32)),
                 _ => Pos2::ZERO,
             };
-            return Some((c.image.clone(), Rect::from_min_size(min, vec2(w as f32, h as f32))));
+            return Some((
+                c.image.clone(),
+                Rect::from_min_size(min, vec2(w as f32, h as f32)),
+            ));
         }
         let c = self.composite.as_ref()?;
         let (w, h) = c.image.dimensions();
-        Some((c.clone(), Rect::from_min_size(Pos2::ZERO, vec2(w as f32, h as f32))))
+        Some((
+            c.clone(),
+            Rect::from_min_size(Pos2::ZERO, vec2(w as f32, h as f32)),
+        ))
     }
 
     /// Canvas-pixel bounds of everything worth fitting into view.
@@ -536,7 +548,10 @@ impl Canvas {
             if ui.button("100%").clicked() {
                 self.actual_size(ui.ctx().pixels_per_point());
             }
-            ui.label(format!("{:.0}%", self.zoom * ui.ctx().pixels_per_point() * 100.0));
+            ui.label(format!(
+                "{:.0}%",
+                self.zoom * ui.ctx().pixels_per_point() * 100.0
+            ));
             ui.separator();
             ui.checkbox(&mut self.show_previews, "Live previews")
                 .on_hover_text("Show every flow step on the canvas while generating");
@@ -549,7 +564,11 @@ impl Canvas {
                 if ui.button("Previous").clicked() {
                     self.previous_candidate();
                 }
-                ui.label(format!("Candidate {} of {}", self.staged + 1, self.staging.len()));
+                ui.label(format!(
+                    "Candidate {} of {}",
+                    self.staged + 1,
+                    self.staging.len()
+                ));
                 if ui.button("Next").clicked() {
                     self.next_candidate();
                 }
@@ -585,16 +604,20 @@ impl Canvas {
             .interact(area, ui.scope_id().with("canvas"), Sense::click_and_drag())
             .accessible_name("Canvas");
 
-        if self.fit_requested {
-            if let Some(bounds) = self.bounds() {
-                self.fit(area, bounds);
-                self.fit_requested = false;
-            }
+        if self.fit_requested
+            && let Some(bounds) = self.bounds()
+        {
+            self.fit(area, bounds);
+            self.fit_requested = false;
         }
         let doc_size = self.document_size().map(|(w, h)| vec2(w as f32, h as f32));
-        let origin = area.center() + self.pan - doc_size.unwrap_or(Vec2::ZERO) * self.zoom / 2.0;
-        self.handle_zoom(ui, &response, area, origin, doc_size);
-        let origin = area.center() + self.pan - doc_size.unwrap_or(Vec2::ZERO) * self.zoom / 2.0;
+        // The view centres the document, or the shown image while there is no document yet.
+        let anchor = doc_size
+            .or_else(|| self.shown().map(|(_, r)| r.max.to_vec2()))
+            .unwrap_or(Vec2::ZERO);
+        let origin = area.center() + self.pan - anchor * self.zoom / 2.0;
+        self.handle_zoom(ui, &response, area, origin, anchor);
+        let origin = area.center() + self.pan - anchor * self.zoom / 2.0;
         self.handle_drag(ui, &response, origin, doc_size, mask);
         if self.extension_plan().is_some()
             && ui.input(|i| i.key_pressed(Key::Enter))
@@ -603,7 +626,7 @@ impl Canvas {
             out.extend = true;
         }
 
-        let origin = area.center() + self.pan - doc_size.unwrap_or(Vec2::ZERO) * self.zoom / 2.0;
+        let origin = area.center() + self.pan - anchor * self.zoom / 2.0;
         let extension = self.extension_plan().map(|plan| {
             Rect::from_min_size(
                 pos2(-(plan.growth.left as f32), -(plan.growth.top as f32)),
@@ -611,14 +634,12 @@ impl Canvas {
             )
         });
         let mask_overlay = match (mask.mask_arc(), doc_size) {
-            (Some(m), Some(_)) if mask.visible && !self.preview_hides_mask() => {
-                Some(MaskOverlay {
-                    mask: m,
-                    version: mask.version(),
-                    colour: mask.colour,
-                    opacity: mask.opacity,
-                })
-            }
+            (Some(m), Some(_)) if mask.visible && !self.preview_hides_mask() => Some(MaskOverlay {
+                mask: m,
+                version: mask.version(),
+                colour: mask.colour,
+                opacity: mask.opacity,
+            }),
             _ => None,
         };
         let frame = CanvasFrame {
@@ -666,14 +687,23 @@ impl Canvas {
         self.zoom = zoom.clamp(MIN_ZOOM, MAX_ZOOM);
         let doc = self
             .document_size()
-            .map_or(bounds.size(), |(w, h)| vec2(w as f32, h as f32));
+            .map_or(bounds.max.to_vec2(), |(w, h)| vec2(w as f32, h as f32));
         // Centre the bounds: move the document centre by the offset of the bounds centre.
         let doc_centre = doc / 2.0;
         self.pan = (doc_centre - bounds.center().to_vec2()) * self.zoom;
     }
 
-    fn handle_zoom(&mut self, ui: &Ui, response: &Response, area: Rect, origin: Pos2, doc: Option<Vec2>) {
-        let Some(pointer) = response.hover_pos() else { return };
+    fn handle_zoom(
+        &mut self,
+        ui: &Ui,
+        response: &Response,
+        area: Rect,
+        origin: Pos2,
+        anchor: Vec2,
+    ) {
+        let Some(pointer) = response.hover_pos() else {
+            return;
+        };
         let (scroll, pinch) = ui.input(|i| (i.smooth_scroll_delta.y, i.zoom_delta()));
         let factor = pinch * (scroll * 0.0015).exp();
         if (factor - 1.0).abs() < 1e-4 {
@@ -683,8 +713,7 @@ impl Canvas {
         // Keep the canvas pixel under the pointer where it is.
         let under = (pointer - origin) / self.zoom;
         let new_origin = pointer - under * new_zoom;
-        let doc = doc.unwrap_or(Vec2::ZERO);
-        self.pan = new_origin + doc * new_zoom / 2.0 - area.center();
+        self.pan = new_origin + anchor * new_zoom / 2.0 - area.center();
         self.zoom = new_zoom;
     }
 
@@ -704,12 +733,12 @@ impl Canvas {
         let pointer = response.interact_pointer_pos().or(response.hover_pos());
 
         // Cursor feedback over the edges.
-        if self.drag.is_none() {
-            if let (Some(p), Some(doc)) = (response.hover_pos(), doc) {
-                let sides = self.sides_at(p, origin, doc);
-                if let Some(icon) = resize_icon(sides) {
-                    ui.ctx().set_cursor_icon(icon);
-                }
+        if self.drag.is_none()
+            && let (Some(p), Some(doc)) = (response.hover_pos(), doc)
+        {
+            let sides = self.sides_at(p, origin, doc);
+            if let Some(icon) = resize_icon(sides) {
+                ui.ctx().set_cursor_icon(icon);
             }
         }
 
@@ -769,11 +798,13 @@ impl Canvas {
             self.drag = None;
         }
         // A click without a drag paints one dab.
-        if response.clicked() && mask.painting && !space {
-            if let Some(p) = response.interact_pointer_pos() {
-                mask.begin_stroke(to_canvas(p));
-                mask.end_stroke();
-            }
+        if response.clicked()
+            && mask.painting
+            && !space
+            && let Some(p) = response.interact_pointer_pos()
+        {
+            mask.begin_stroke(to_canvas(p));
+            mask.end_stroke();
         }
     }
 
@@ -819,7 +850,12 @@ fn paint_decorations(ui: &Ui, frame: &CanvasFrame, plan: Option<CanvasPlan>) {
     let painter = ui.painter_at(frame.area);
     if let Some(doc) = frame.document {
         let rect = frame.to_screen(Rect::from_min_size(Pos2::ZERO, doc));
-        painter.rect_stroke(rect, 0.0, Stroke::new(1.0, Color32::from_gray(90)), StrokeKind::Outside);
+        painter.rect_stroke(
+            rect,
+            0.0,
+            Stroke::new(1.0, Color32::from_gray(90)),
+            StrokeKind::Outside,
+        );
     }
     if let (Some(ext), Some(plan)) = (frame.extension, plan) {
         let rect = frame.to_screen(ext);
@@ -832,7 +868,9 @@ fn paint_decorations(ui: &Ui, frame: &CanvasFrame, plan: Option<CanvasPlan>) {
         let text = format!("{} × {} px", plan.canvas_width, plan.canvas_height);
         let anchor = rect.right_bottom() + vec2(-6.0, -6.0);
         let galley = painter.layout_no_wrap(text, egui::FontId::monospace(14.0), Color32::WHITE);
-        let bg = egui::Align2::RIGHT_BOTTOM.anchor_size(anchor, galley.size()).expand(4.0);
+        let bg = egui::Align2::RIGHT_BOTTOM
+            .anchor_size(anchor, galley.size())
+            .expand(4.0);
         painter.rect_filled(bg, 3.0, Color32::from_black_alpha(180));
         painter.galley(bg.min + vec2(4.0, 4.0), galley, Color32::WHITE);
     }
@@ -879,7 +917,10 @@ impl CpuTextures {
                 } else {
                     TextureOptions::LINEAR
                 };
-                self.scene = Some((image.version, ctx.load_texture("canvas-scene", color, options)));
+                self.scene = Some((
+                    image.version,
+                    ctx.load_texture("canvas-scene", color, options),
+                ));
             }
             if let Some((_, texture)) = &self.scene {
                 painter.image(texture.id(), screen, uv, Color32::WHITE);
@@ -889,7 +930,10 @@ impl CpuTextures {
             let key = (m.version, m.colour, (m.opacity * 255.0) as u32);
             if self.mask.as_ref().is_none_or(|(k, _)| *k != key) {
                 let overlay = mask_overlay_image(&m.mask, m.colour, m.opacity);
-                self.mask = Some((key, ctx.load_texture("canvas-mask", overlay, TextureOptions::NEAREST)));
+                self.mask = Some((
+                    key,
+                    ctx.load_texture("canvas-mask", overlay, TextureOptions::NEAREST),
+                ));
             }
             if let Some((_, texture)) = &self.mask {
                 let screen = frame.to_screen(Rect::from_min_size(Pos2::ZERO, doc));
@@ -904,8 +948,14 @@ impl CpuTextures {
             for band in [
                 Rect::from_min_max(outer.min, pos2(outer.max.x, inner.min.y)),
                 Rect::from_min_max(pos2(outer.min.x, inner.max.y), outer.max),
-                Rect::from_min_max(pos2(outer.min.x, inner.min.y), pos2(inner.min.x, inner.max.y)),
-                Rect::from_min_max(pos2(inner.max.x, inner.min.y), pos2(outer.max.x, inner.max.y)),
+                Rect::from_min_max(
+                    pos2(outer.min.x, inner.min.y),
+                    pos2(inner.min.x, inner.max.y),
+                ),
+                Rect::from_min_max(
+                    pos2(inner.max.x, inner.min.y),
+                    pos2(outer.max.x, inner.max.y),
+                ),
             ] {
                 if band.is_positive() {
                     painter.rect_filled(band, 0.0, tint);

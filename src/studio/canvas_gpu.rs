@@ -36,9 +36,7 @@ pub fn paint(ui: &Ui, frame: &CanvasFrame) {
         Some((_, r)) => (rect(*r), 1.0),
         None => ([0.0; 4], 0.0),
     };
-    let document = frame
-        .document
-        .map_or([0.0; 4], |d| [0.0, 0.0, d.x, d.y]);
+    let document = frame.document.map_or([0.0; 4], |d| [0.0, 0.0, d.x, d.y]);
     let (extension, has_extension) = match frame.extension {
         Some(r) => (rect(r), 1.0),
         None => ([0.0; 4], 0.0),
@@ -58,7 +56,11 @@ pub fn paint(ui: &Ui, frame: &CanvasFrame) {
         }
         None => ([0.0; 4], 0.0),
     };
-    let nearest = if frame.zoom * pixels_per_point >= 2.0 { 1.0 } else { 0.0 };
+    let nearest = if frame.zoom * pixels_per_point >= 2.0 {
+        1.0
+    } else {
+        0.0
+    };
     let mut uniforms = [0f32; UNIFORM_FLOATS];
     let rows: [[f32; 4]; 8] = [
         rect(frame.area),
@@ -82,8 +84,9 @@ pub fn paint(ui: &Ui, frame: &CanvasFrame) {
             .map(|(image, _)| (image.version, image.image.clone())),
         mask: frame.mask.as_ref().map(|m| (m.version, m.mask.clone())),
     };
-    ui.painter()
-        .add(egui_wgpu::Callback::new_paint_callback(frame.area, callback));
+    ui.painter().add(egui_wgpu::Callback::new_paint_callback(
+        frame.area, callback,
+    ));
 }
 
 struct CanvasCallback {
@@ -285,19 +288,31 @@ fn bind(
     })
 }
 
-/// Uploads `data` into `slot` unless it already holds `version`; recreates the texture when
-/// the size changes. Returns true if the texture object was replaced (the bind group must be
-/// rebuilt).
-fn upload(
-    device: &wgpu::Device,
-    queue: &wgpu::Queue,
-    slot: &mut Uploaded,
+/// Pixels to upload, with their format and identity.
+struct Pixels<'a> {
     format: wgpu::TextureFormat,
     bytes_per_pixel: u32,
     version: u64,
     size: (u32, u32),
-    data: &[u8],
+    data: &'a [u8],
+}
+
+/// Uploads `pixels` into `slot` unless it already holds that version; recreates the texture
+/// when the size changes. Returns true if the texture object was replaced (the bind group
+/// must be rebuilt).
+fn upload(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    slot: &mut Uploaded,
+    pixels: Pixels<'_>,
 ) -> bool {
+    let Pixels {
+        format,
+        bytes_per_pixel,
+        version,
+        size,
+        data,
+    } = pixels;
     if slot.version == version && slot.size == size {
         return false;
     }
@@ -346,11 +361,13 @@ impl CallbackTrait for CanvasCallback {
                 device,
                 queue,
                 &mut r.scene,
-                wgpu::TextureFormat::Rgba8Unorm,
-                4,
-                *version,
-                image.dimensions(),
-                image.as_raw(),
+                Pixels {
+                    format: wgpu::TextureFormat::Rgba8Unorm,
+                    bytes_per_pixel: 4,
+                    version: *version,
+                    size: image.dimensions(),
+                    data: image.as_raw(),
+                },
             );
         }
         if let Some((version, mask)) = &self.mask {
@@ -358,15 +375,25 @@ impl CallbackTrait for CanvasCallback {
                 device,
                 queue,
                 &mut r.mask,
-                wgpu::TextureFormat::R8Unorm,
-                1,
-                *version,
-                mask.dimensions(),
-                mask.as_raw(),
+                Pixels {
+                    format: wgpu::TextureFormat::R8Unorm,
+                    bytes_per_pixel: 1,
+                    version: *version,
+                    size: mask.dimensions(),
+                    data: mask.as_raw(),
+                },
             );
         }
         if rebind {
-            r.bind_group = bind(device, &r.layout, &r.uniforms, &r.scene, &r.mask, &r.linear, &r.nearest);
+            r.bind_group = bind(
+                device,
+                &r.layout,
+                &r.uniforms,
+                &r.scene,
+                &r.mask,
+                &r.linear,
+                &r.nearest,
+            );
         }
         let mut uniforms = self.uniforms;
         uniforms[27] = if r.srgb_target { 1.0 } else { 0.0 };

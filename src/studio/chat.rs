@@ -199,10 +199,44 @@ impl ChatPanel {
         ui.separator();
 
         let streaming = self.current_thread().streaming();
-        let input_height = 150.0;
+        // The composer sits at the bottom; the conversation fills the space above it.
+        egui::Panel::bottom("chat composer")
+            .resizable(false)
+            .show(ui, |ui| {
+                ui.add_space(4.0);
+                ui.horizontal_wrapped(|ui| {
+                    ui.checkbox(&mut self.attach_canvas, "Attach canvas");
+                    ui.checkbox(&mut self.attach_mask, "Attach masked region");
+                    ui.checkbox(&mut self.attach_video, "Attach video");
+                });
+                let label = ui.label("Message");
+                ui.add(
+                    egui::TextEdit::multiline(&mut self.draft)
+                        .desired_rows(3)
+                        .desired_width(f32::INFINITY)
+                        .hint_text("Ask a question…"),
+                )
+                .labelled_by(label.id);
+                ui.horizontal(|ui| match streaming {
+                    Some(job) => {
+                        if ui.button("Stop").clicked() {
+                            action = Some(ChatAction::Stop(job));
+                        }
+                    }
+                    None => {
+                        let can_send = !self.draft.trim().is_empty();
+                        if ui
+                            .add_enabled(can_send, egui::Button::new("Send"))
+                            .clicked()
+                        {
+                            action = Some(ChatAction::Send);
+                        }
+                    }
+                });
+            });
         egui::ScrollArea::vertical()
             .id_salt("chat messages")
-            .max_height((ui.available_height() - input_height).max(80.0))
+            .auto_shrink([false, false])
             .stick_to_bottom(true)
             .show(ui, |ui| {
                 let thread = self.current_thread();
@@ -212,6 +246,7 @@ impl ChatPanel {
                 let last = thread.messages.len().saturating_sub(1);
                 for (i, m) in thread.messages.iter().enumerate() {
                     ui.group(|ui| {
+                        ui.set_width(ui.available_width());
                         ui.strong(match m.role {
                             Role::User => "You",
                             Role::Assistant => "Model",
@@ -239,45 +274,21 @@ impl ChatPanel {
                     });
                 }
             });
-
-        ui.separator();
-        ui.horizontal(|ui| {
-            ui.checkbox(&mut self.attach_canvas, "Attach canvas");
-            ui.checkbox(&mut self.attach_mask, "Attach masked region");
-            ui.checkbox(&mut self.attach_video, "Attach video");
-        });
-        let label = ui.label("Message");
-        ui.add(
-            egui::TextEdit::multiline(&mut self.draft)
-                .desired_rows(3)
-                .desired_width(f32::INFINITY)
-                .hint_text("Ask a question…"),
-        )
-        .labelled_by(label.id);
-        ui.horizontal(|ui| {
-            match streaming {
-                Some(job) => {
-                    if ui.button("Stop").clicked() {
-                        action = Some(ChatAction::Stop(job));
-                    }
-                }
-                None => {
-                    let can_send = !self.draft.trim().is_empty();
-                    if ui.add_enabled(can_send, egui::Button::new("Send")).clicked() {
-                        action = Some(ChatAction::Send);
-                    }
-                }
-            }
-        });
         action
     }
 }
 
 pub fn describe_attachment(a: &Attachment) -> String {
     match a {
-        Attachment::Image(image) => format!("Attached: canvas {}×{}", image.width(), image.height()),
+        Attachment::Image(image) => {
+            format!("Attached: canvas {}×{}", image.width(), image.height())
+        }
         Attachment::MaskedRegion { image, .. } => {
-            format!("Attached: masked region of {}×{}", image.width(), image.height())
+            format!(
+                "Attached: masked region of {}×{}",
+                image.width(),
+                image.height()
+            )
         }
         Attachment::Video { name, frames } => format!("Attached: {name}, {} frames", frames.len()),
     }

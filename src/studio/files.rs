@@ -208,7 +208,9 @@ pub enum ProjectError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: not a readable Show-o Studio project ({reason}); expected a .showo zip with {MANIFEST}")]
+    #[error(
+        "{path}: not a readable Show-o Studio project ({reason}); expected a .showo zip with {MANIFEST}"
+    )]
     Format { path: PathBuf, reason: String },
     #[error("{path}: entry {entry} is not a valid PNG ({reason})")]
     Image {
@@ -216,7 +218,9 @@ pub enum ProjectError {
         entry: String,
         reason: String,
     },
-    #[error("{path}: project format version {found} is newer than this studio reads ({FORMAT_VERSION}); update Show-o Studio")]
+    #[error(
+        "{path}: project format version {found} is newer than this studio reads ({FORMAT_VERSION}); update Show-o Studio"
+    )]
     TooNew { path: PathBuf, found: u32 },
     #[error(transparent)]
     Media(#[from] crate::media::MediaError),
@@ -285,9 +289,17 @@ struct MessageRecord {
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 enum AttachmentRecord {
-    Image { file: String },
-    MaskedRegion { image: String, mask: String },
-    Video { name: String, frames: Vec<FrameRecord> },
+    Image {
+        file: String,
+    },
+    MaskedRegion {
+        image: String,
+        mask: String,
+    },
+    Video {
+        name: String,
+        frames: Vec<FrameRecord>,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -302,12 +314,26 @@ struct Entries(Vec<(String, Vec<u8>)>);
 
 impl Entries {
     fn rgba(&mut self, name: String, image: &RgbaImage) -> String {
-        self.0.push((name.clone(), encode_png(image.as_raw(), image.dimensions(), image::ExtendedColorType::Rgba8)));
+        self.0.push((
+            name.clone(),
+            encode_png(
+                image.as_raw(),
+                image.dimensions(),
+                image::ExtendedColorType::Rgba8,
+            ),
+        ));
         name
     }
 
     fn gray(&mut self, name: String, image: &GrayImage) -> String {
-        self.0.push((name.clone(), encode_png(image.as_raw(), image.dimensions(), image::ExtendedColorType::L8)));
+        self.0.push((
+            name.clone(),
+            encode_png(
+                image.as_raw(),
+                image.dimensions(),
+                image::ExtendedColorType::L8,
+            ),
+        ));
         name
     }
 }
@@ -336,7 +362,10 @@ pub fn save_project(path: &Path, project: &Project) -> Result<(), ProjectError> 
             file: entries.rgba(format!("layers/{i}.png"), &l.image),
         })
         .collect();
-    let mask = project.mask.as_ref().map(|m| entries.gray("mask.png".to_owned(), m));
+    let mask = project
+        .mask
+        .as_ref()
+        .map(|m| entries.gray("mask.png".to_owned(), m));
     let history = project
         .history
         .iter()
@@ -372,10 +401,12 @@ pub fn save_project(path: &Path, project: &Project) -> Result<(), ProjectError> 
                                 Attachment::Image(image) => AttachmentRecord::Image {
                                     file: entries.rgba(format!("{stem}.png"), image),
                                 },
-                                Attachment::MaskedRegion { image, mask } => AttachmentRecord::MaskedRegion {
-                                    image: entries.rgba(format!("{stem}-image.png"), image),
-                                    mask: entries.gray(format!("{stem}-mask.png"), mask),
-                                },
+                                Attachment::MaskedRegion { image, mask } => {
+                                    AttachmentRecord::MaskedRegion {
+                                        image: entries.rgba(format!("{stem}-image.png"), image),
+                                        mask: entries.gray(format!("{stem}-mask.png"), mask),
+                                    }
+                                }
                                 Attachment::Video { name, frames } => AttachmentRecord::Video {
                                     name: name.clone(),
                                     frames: frames
@@ -384,7 +415,8 @@ pub fn save_project(path: &Path, project: &Project) -> Result<(), ProjectError> 
                                         .map(|(f, frame)| FrameRecord {
                                             index: frame.index,
                                             timestamp_s: frame.timestamp_s,
-                                            file: entries.rgba(format!("{stem}-frame{f}.png"), &frame.image),
+                                            file: entries
+                                                .rgba(format!("{stem}-frame{f}.png"), &frame.image),
                                         })
                                         .collect(),
                                 },
@@ -420,13 +452,19 @@ pub fn save_project(path: &Path, project: &Project) -> Result<(), ProjectError> 
     Ok(())
 }
 
-fn write_zip<W: Write + Seek>(w: W, manifest: &[u8], entries: &[(String, Vec<u8>)]) -> Result<(), String> {
+fn write_zip<W: Write + Seek>(
+    w: W,
+    manifest: &[u8],
+    entries: &[(String, Vec<u8>)],
+) -> Result<(), String> {
     let mut zip = zip::ZipWriter::new(w);
     let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-    zip.start_file(MANIFEST, options).map_err(|e| e.to_string())?;
+    zip.start_file(MANIFEST, options)
+        .map_err(|e| e.to_string())?;
     zip.write_all(manifest).map_err(|e| e.to_string())?;
     for (name, bytes) in entries {
-        zip.start_file(name.as_str(), options).map_err(|e| e.to_string())?;
+        zip.start_file(name.as_str(), options)
+            .map_err(|e| e.to_string())?;
         zip.write_all(bytes).map_err(|e| e.to_string())?;
     }
     zip.finish().map_err(|e| e.to_string())?;
@@ -748,9 +786,10 @@ pub fn files_ui(
         ui.weak("None yet.");
     }
     for path in &recent.paths {
-        let name = path
-            .file_name()
-            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         if ui
             .button(format!("Recent: {name}"))
             .on_hover_text(path.display().to_string())
@@ -829,7 +868,10 @@ mod tests {
         let path = dir.path().join("bad.showo");
         std::fs::write(&path, b"not a zip").unwrap();
         let err = load_project(&path).unwrap_err().to_string();
-        assert!(err.contains("bad.showo") && err.contains("project.json"), "{err}");
+        assert!(
+            err.contains("bad.showo") && err.contains("project.json"),
+            "{err}"
+        );
     }
 
     #[test]

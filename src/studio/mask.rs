@@ -55,7 +55,9 @@ pub enum MaskEdit {
 pub enum MaskError {
     #[error("{0}")]
     Media(#[from] crate::media::MediaError),
-    #[error("mask {file} is {width}x{height} but the canvas is {canvas_width}x{canvas_height}; expected a mask of the canvas size")]
+    #[error(
+        "mask {file} is {width}x{height} but the canvas is {canvas_width}x{canvas_height}; expected a mask of the canvas size"
+    )]
     WrongSize {
         file: String,
         width: u32,
@@ -147,8 +149,16 @@ impl MaskPainter {
     pub fn pad(&mut self, growth: Growth) {
         let Some(mask) = &self.mask else { return };
         let (w, h) = mask.dimensions();
-        let mut padded = GrayImage::new(w + growth.left + growth.right, h + growth.top + growth.bottom);
-        image::imageops::replace(&mut padded, mask.as_ref(), growth.left.into(), growth.top.into());
+        let mut padded = GrayImage::new(
+            w + growth.left + growth.right,
+            h + growth.top + growth.bottom,
+        );
+        image::imageops::replace(
+            &mut padded,
+            mask.as_ref(),
+            growth.left.into(),
+            growth.top.into(),
+        );
         self.set_base(padded);
     }
 
@@ -314,12 +324,18 @@ impl MaskPainter {
             .on_hover_text("[ and ] change the size");
             ui.add(egui::Slider::new(&mut self.hardness, 0.0..=1.0).text("Hardness"));
             ui.add(egui::Slider::new(&mut self.feather_px, 0.0..=64.0).text("Feather"))
-                .on_hover_text("Soft edge, in pixels, where the inpainted area meets the kept image");
+                .on_hover_text(
+                    "Soft edge, in pixels, where the inpainted area meets the kept image",
+                );
             ui.horizontal(|ui| {
                 if ui.button("Undo mask").on_hover_text("Ctrl+Z").clicked() {
                     self.undo();
                 }
-                if ui.button("Redo mask").on_hover_text("Ctrl+Shift+Z").clicked() {
+                if ui
+                    .button("Redo mask")
+                    .on_hover_text("Ctrl+Shift+Z")
+                    .clicked()
+                {
                     self.redo();
                 }
             });
@@ -334,7 +350,8 @@ impl MaskPainter {
             ui.horizontal(|ui| {
                 ui.checkbox(&mut self.visible, "Show mask");
                 let label = ui.label("Mask colour");
-                ui.color_edit_button_srgba(&mut self.colour).labelled_by(label.id);
+                ui.color_edit_button_srgba(&mut self.colour)
+                    .labelled_by(label.id);
             });
             ui.add(egui::Slider::new(&mut self.opacity, 0.0..=1.0).text("Mask opacity"));
             ui.horizontal(|ui| {
@@ -360,7 +377,9 @@ impl MaskPainter {
 
     fn edit(&mut self, edit: MaskEdit) {
         self.end_stroke();
-        let Some(mask) = self.mask.as_mut() else { return };
+        let Some(mask) = self.mask.as_mut() else {
+            return;
+        };
         apply(Arc::make_mut(mask), &edit);
         self.record(edit);
         self.changed();
@@ -374,10 +393,10 @@ impl MaskPainter {
 
     fn push_edit(&mut self, edit: MaskEdit) {
         self.edits.push(edit);
-        if self.edits.len() % CHECKPOINT_EVERY == 0 {
-            if let Some(mask) = &self.mask {
-                self.checkpoints.push((self.edits.len(), mask.clone()));
-            }
+        if self.edits.len().is_multiple_of(CHECKPOINT_EVERY)
+            && let Some(mask) = &self.mask
+        {
+            self.checkpoints.push((self.edits.len(), mask.clone()));
         }
     }
 
@@ -409,7 +428,9 @@ impl MaskPainter {
 fn apply(mask: &mut GrayImage, edit: &MaskEdit) {
     match edit {
         MaskEdit::Stroke(stroke) => {
-            let Some(&first) = stroke.points.first() else { return };
+            let Some(&first) = stroke.points.first() else {
+                return;
+            };
             stamp(mask, stroke, first);
             for pair in stroke.points.windows(2) {
                 stamp_segment(mask, stroke, pair[0], pair[1]);
@@ -531,7 +552,10 @@ mod tests {
         p.end_stroke();
         let centre = at(&p, 32, 32);
         let rim = at(&p, 40, 32);
-        assert!(centre > 200 && rim > 0 && rim < centre, "centre {centre}, rim {rim}");
+        assert!(
+            centre > 200 && rim > 0 && rim < centre,
+            "centre {centre}, rim {rim}"
+        );
     }
 
     #[test]

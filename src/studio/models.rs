@@ -66,43 +66,48 @@ impl ModelsPanel {
         match &self.loaded {
             Some(m) => {
                 ui.strong(&m.name);
-                egui::Grid::new("model facts").num_columns(2).show(ui, |ui| {
-                    let mut row = |k: &str, v: String| {
-                        ui.label(k);
-                        ui.label(v);
-                        ui.end_row();
-                    };
-                    row("Source", m.source.to_string());
-                    row(
-                        "Resolutions",
-                        m.resolutions
-                            .iter()
-                            .map(|r| format!("{r}²"))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    );
-                    row("Image generation", yes_no(m.image_generation));
-                    row("Image chat", yes_no(m.image_chat));
-                    row(
-                        "Video chat",
-                        if m.video_chat {
-                            format!("yes, up to {} frames", m.max_video_frames)
-                        } else {
-                            "no".to_owned()
-                        },
-                    );
-                    row("Device", m.device.clone());
-                    row("Data type", m.dtype.clone());
-                    row("Parameters", human_count(m.parameters));
-                    row("Memory estimate", human_bytes(m.memory_bytes));
-                });
+                egui::Grid::new("model facts")
+                    .num_columns(2)
+                    .show(ui, |ui| {
+                        let mut row = |k: &str, v: String| {
+                            ui.label(k);
+                            ui.label(v);
+                            ui.end_row();
+                        };
+                        row("Source", m.source.to_string());
+                        row(
+                            "Resolutions",
+                            m.resolutions
+                                .iter()
+                                .map(|r| format!("{r}²"))
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        );
+                        row("Image generation", yes_no(m.image_generation));
+                        row("Image chat", yes_no(m.image_chat));
+                        row(
+                            "Video chat",
+                            if m.video_chat {
+                                format!("yes, up to {} frames", m.max_video_frames)
+                            } else {
+                                "no".to_owned()
+                            },
+                        );
+                        row("Device", m.device.clone());
+                        row("Data type", m.dtype.clone());
+                        row("Parameters", human_count(m.parameters));
+                        row("Memory estimate", human_bytes(m.memory_bytes));
+                    });
             }
             None => {
                 ui.label("No model is loaded.");
             }
         }
         if let Some((_, progress)) = self.loading {
-            ui.add(egui::ProgressBar::new(progress).text(format!("Loading model {:.0}%", progress * 100.0)));
+            ui.add(
+                egui::ProgressBar::new(progress)
+                    .text(format!("Loading model {:.0}%", progress * 100.0)),
+            );
         }
         if let Some(error) = &self.last_error {
             ui.colored_label(ui.visuals().error_fg_color, error);
@@ -119,13 +124,17 @@ impl ModelsPanel {
             }
             ui.horizontal(|ui| {
                 let label = ui.label("Model folder");
-                ui.text_edit_singleline(&mut self.folder).labelled_by(label.id);
+                ui.text_edit_singleline(&mut self.folder)
+                    .labelled_by(label.id);
                 if ui.button("Browse for model folder").clicked() {
                     action = Some(ModelsAction::BrowseFolder);
                 }
             });
             if ui
-                .add_enabled(!self.folder.trim().is_empty(), egui::Button::new("Load model folder"))
+                .add_enabled(
+                    !self.folder.trim().is_empty(),
+                    egui::Button::new("Load model folder"),
+                )
                 .on_hover_text("Unloads the current model first: one model is resident at a time")
                 .clicked()
             {

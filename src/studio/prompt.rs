@@ -84,7 +84,8 @@ impl GenerationSettings {
             .labelled_by(label.id);
         ui.horizontal(|ui| {
             let label = ui.label("Seed");
-            ui.add(egui::DragValue::new(&mut self.seed)).labelled_by(label.id);
+            ui.add(egui::DragValue::new(&mut self.seed))
+                .labelled_by(label.id);
             ui.checkbox(&mut self.random_seed, "Random seed");
         });
         ui.add(egui::Slider::new(&mut self.steps, 1..=200).text("Steps"));
@@ -92,11 +93,19 @@ impl GenerationSettings {
         ui.horizontal(|ui| {
             let grid = grid.max(1);
             let label = ui.label("Width");
-            ui.add(egui::DragValue::new(&mut self.width).range(grid..=4096).speed(grid as f32))
-                .labelled_by(label.id);
+            ui.add(
+                egui::DragValue::new(&mut self.width)
+                    .range(grid..=4096)
+                    .speed(grid as f32),
+            )
+            .labelled_by(label.id);
             let label = ui.label("Height");
-            ui.add(egui::DragValue::new(&mut self.height).range(grid..=4096).speed(grid as f32))
-                .labelled_by(label.id);
+            ui.add(
+                egui::DragValue::new(&mut self.height)
+                    .range(grid..=4096)
+                    .speed(grid as f32),
+            )
+            .labelled_by(label.id);
             // The model only makes multiples of its grid.
             self.width = self.width.div_ceil(grid) * grid;
             self.height = self.height.div_ceil(grid) * grid;
@@ -105,7 +114,10 @@ impl GenerationSettings {
         ui.add(egui::Slider::new(&mut self.preview_every, 1..=10).text("Preview every n steps"));
         ui.horizontal(|ui| {
             if ui
-                .add_enabled(!self.prompt.trim().is_empty(), egui::Button::new("Generate"))
+                .add_enabled(
+                    !self.prompt.trim().is_empty(),
+                    egui::Button::new("Generate"),
+                )
                 .clicked()
             {
                 action = Some(PromptAction::Generate);

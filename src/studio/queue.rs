@@ -13,7 +13,10 @@ pub enum JobState {
     /// Sent; the engine has not confirmed it yet.
     Submitted,
     Pending,
-    Running { step: u32, total: u32 },
+    Running {
+        step: u32,
+        total: u32,
+    },
     Done,
     Failed(String),
     Cancelled,
@@ -21,7 +24,10 @@ pub enum JobState {
 
 impl JobState {
     pub fn is_finished(&self) -> bool {
-        matches!(self, JobState::Done | JobState::Failed(_) | JobState::Cancelled)
+        matches!(
+            self,
+            JobState::Done | JobState::Failed(_) | JobState::Cancelled
+        )
     }
 }
 
@@ -82,7 +88,11 @@ impl QueuePanel {
                 self.pending = pending.clone();
                 self.paused = *paused;
             }
-            Event::Started { job } => set(&mut self.entries, *job, JobState::Running { step: 0, total: 0 }),
+            Event::Started { job } => set(
+                &mut self.entries,
+                *job,
+                JobState::Running { step: 0, total: 0 },
+            ),
             Event::Progress { job, step, total } => set(
                 &mut self.entries,
                 *job,
@@ -100,7 +110,9 @@ impl QueuePanel {
                 },
             ),
             Event::Done { job, .. } => set(&mut self.entries, *job, JobState::Done),
-            Event::Failed { job, error } => set(&mut self.entries, *job, JobState::Failed(error.clone())),
+            Event::Failed { job, error } => {
+                set(&mut self.entries, *job, JobState::Failed(error.clone()))
+            }
             Event::Cancelled { job } => set(&mut self.entries, *job, JobState::Cancelled),
             _ => {}
         }
@@ -110,7 +122,11 @@ impl QueuePanel {
     }
 
     fn trim(&mut self) {
-        let finished = self.entries.iter().filter(|e| e.state.is_finished()).count();
+        let finished = self
+            .entries
+            .iter()
+            .filter(|e| e.state.is_finished())
+            .count();
         let mut drop = finished.saturating_sub(KEEP_FINISHED);
         self.entries.retain(|e| {
             if drop > 0 && e.state.is_finished() {
@@ -145,7 +161,8 @@ impl QueuePanel {
         // Running first, then pending in run order, then finished (newest first).
         let mut order: Vec<usize> = Vec::new();
         order.extend(
-            (0..self.entries.len()).filter(|&i| matches!(self.entries[i].state, JobState::Running { .. })),
+            (0..self.entries.len())
+                .filter(|&i| matches!(self.entries[i].state, JobState::Running { .. })),
         );
         for id in &self.pending {
             if let Some(i) = self.entries.iter().position(|e| e.id == *id) {
@@ -154,59 +171,74 @@ impl QueuePanel {
         }
         order.extend((0..self.entries.len()).filter(|&i| {
             matches!(self.entries[i].state, JobState::Submitted)
-                || (matches!(self.entries[i].state, JobState::Pending) && !self.pending.contains(&self.entries[i].id))
+                || (matches!(self.entries[i].state, JobState::Pending)
+                    && !self.pending.contains(&self.entries[i].id))
         }));
-        order.extend((0..self.entries.len()).rev().filter(|&i| self.entries[i].state.is_finished()));
+        order.extend(
+            (0..self.entries.len())
+                .rev()
+                .filter(|&i| self.entries[i].state.is_finished()),
+        );
 
-        egui::ScrollArea::vertical().id_salt("queue list").show(ui, |ui| {
-            for i in order {
-                let entry = &self.entries[i];
-                let position = self.pending.iter().position(|id| *id == entry.id);
-                ui.group(|ui| {
-                    ui.label(format!("{} {}", entry.id, entry.summary));
-                    match &entry.state {
-                        JobState::Submitted | JobState::Pending => {
-                            ui.label(match position {
-                                Some(p) => format!("Pending, {} in line", p + 1),
-                                None => "Pending".to_owned(),
+        egui::ScrollArea::vertical()
+            .id_salt("queue list")
+            .show(ui, |ui| {
+                for i in order {
+                    let entry = &self.entries[i];
+                    let position = self.pending.iter().position(|id| *id == entry.id);
+                    ui.group(|ui| {
+                        ui.label(format!("{} {}", entry.id, entry.summary));
+                        match &entry.state {
+                            JobState::Submitted | JobState::Pending => {
+                                ui.label(match position {
+                                    Some(p) => format!("Pending, {} in line", p + 1),
+                                    None => "Pending".to_owned(),
+                                });
+                            }
+                            JobState::Running { step, total } => {
+                                let fraction = if *total > 0 {
+                                    *step as f32 / *total as f32
+                                } else {
+                                    0.0
+                                };
+                                ui.add(
+                                    egui::ProgressBar::new(fraction)
+                                        .text(format!("{} step {step} of {total}", entry.id)),
+                                );
+                            }
+                            JobState::Done => {
+                                ui.label("Done");
+                            }
+                            JobState::Failed(error) => {
+                                ui.colored_label(
+                                    ui.visuals().error_fg_color,
+                                    format!("Failed: {error}"),
+                                );
+                            }
+                            JobState::Cancelled => {
+                                ui.label("Cancelled");
+                            }
+                        }
+                        if !entry.state.is_finished() {
+                            ui.horizontal(|ui| {
+                                if ui.button(format!("Cancel {}", entry.id)).clicked() {
+                                    engine.cancel(entry.id);
+                                }
+                                if let Some(p) = position {
+                                    if p > 0 && ui.button(format!("Move {} up", entry.id)).clicked()
+                                    {
+                                        engine.reorder(entry.id, p - 1);
+                                    }
+                                    if p + 1 < self.pending.len()
+                                        && ui.button(format!("Move {} down", entry.id)).clicked()
+                                    {
+                                        engine.reorder(entry.id, p + 1);
+                                    }
+                                }
                             });
                         }
-                        JobState::Running { step, total } => {
-                            let fraction = if *total > 0 { *step as f32 / *total as f32 } else { 0.0 };
-                            ui.add(
-                                egui::ProgressBar::new(fraction)
-                                    .text(format!("{} step {step} of {total}", entry.id)),
-                            );
-                        }
-                        JobState::Done => {
-                            ui.label("Done");
-                        }
-                        JobState::Failed(error) => {
-                            ui.colored_label(ui.visuals().error_fg_color, format!("Failed: {error}"));
-                        }
-                        JobState::Cancelled => {
-                            ui.label("Cancelled");
-                        }
-                    }
-                    if !entry.state.is_finished() {
-                        ui.horizontal(|ui| {
-                            if ui.button(format!("Cancel {}", entry.id)).clicked() {
-                                engine.cancel(entry.id);
-                            }
-                            if let Some(p) = position {
-                                if p > 0 && ui.button(format!("Move {} up", entry.id)).clicked() {
-                                    engine.reorder(entry.id, p - 1);
-                                }
-                                if p + 1 < self.pending.len()
-                                    && ui.button(format!("Move {} down", entry.id)).clicked()
-                                {
-                                    engine.reorder(entry.id, p + 1);
-                                }
-                            }
-                        });
-                    }
-                });
-            }
-        });
+                    });
+                }
+            });
     }
 }

@@ -63,9 +63,10 @@ pub fn load_video(path: &Path) -> Result<LoadedVideo, String> {
             image: DynamicImage::ImageRgb8(f.image).to_rgba8(),
         });
     }
-    let name = path
-        .file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     Ok(LoadedVideo {
         name,
         path: path.to_path_buf(),
@@ -175,7 +176,8 @@ impl Timeline {
         // Playback follows the ui clock (real time in the window, simulated time in tests).
         let now = ui.input(|i| i.time);
         if *playing {
-            let (started, from) = *play_clock.get_or_insert((now, video.frames[*current].timestamp_s));
+            let (started, from) =
+                *play_clock.get_or_insert((now, video.frames[*current].timestamp_s));
             let t = from + (now - started);
             match video.frames.iter().rposition(|f| f.timestamp_s <= t) {
                 Some(i) if t <= last_time => *current = i,
@@ -185,7 +187,8 @@ impl Timeline {
                     *play_clock = None;
                 }
             }
-            ui.ctx().request_repaint_after(std::time::Duration::from_millis(40));
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_millis(40));
         }
 
         ui.horizontal(|ui| {
@@ -213,47 +216,68 @@ impl Timeline {
             let frame = &video.frames[*current];
             ui.label(format!(
                 "{} · {:.1} s of {:.1} s · source frame {} of {}",
-                video.name, frame.timestamp_s, duration, frame.index + 1, video.total_frames
+                video.name,
+                frame.timestamp_s,
+                duration,
+                frame.index + 1,
+                video.total_frames
             ));
             if !highlighted.is_empty() {
-                ui.colored_label(HIGHLIGHT, format!("{} frames seen by the chat", highlighted.len()));
+                ui.colored_label(
+                    HIGHLIGHT,
+                    format!("{} frames seen by the chat", highlighted.len()),
+                );
             }
         });
 
         let mut clicked = None;
-        egui::ScrollArea::horizontal().id_salt("timeline strip").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                for (i, frame) in video.frames.iter().enumerate() {
-                    let texture = thumbnails.entry(frame.index).or_insert_with(|| {
-                        let thumb = thumbnail(&frame.image, THUMB_HEIGHT as u32 * 2);
-                        ui.ctx().load_texture(
-                            format!("timeline-{}", frame.index),
-                            super::canvas::to_color_image(&thumb),
-                            TextureOptions::LINEAR,
-                        )
-                    });
-                    let aspect = frame.image.width() as f32 / frame.image.height().max(1) as f32;
-                    ui.vertical(|ui| {
-                        let size = vec2(THUMB_HEIGHT * aspect, THUMB_HEIGHT);
-                        let response = ui
-                            .add(egui::Image::new((texture.id(), size)).sense(Sense::click()))
-                            .accessible_name(format!("Frame at {:.1} s", frame.timestamp_s));
-                        if response.clicked() {
-                            clicked = Some(i);
-                        }
-                        let seen = highlighted.contains(&frame.index);
-                        if seen {
-                            ui.painter().rect_stroke(response.rect, 2.0, Stroke::new(3.0, HIGHLIGHT), StrokeKind::Outside);
-                        }
-                        if i == *current {
-                            ui.painter().rect_stroke(response.rect, 2.0, Stroke::new(2.0, Color32::WHITE), StrokeKind::Inside);
-                        }
-                        let text = egui::RichText::new(format!("{:.1} s", frame.timestamp_s)).small();
-                        ui.label(if seen { text.color(HIGHLIGHT) } else { text });
-                    });
-                }
+        egui::ScrollArea::horizontal()
+            .id_salt("timeline strip")
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    for (i, frame) in video.frames.iter().enumerate() {
+                        let texture = thumbnails.entry(frame.index).or_insert_with(|| {
+                            let thumb = thumbnail(&frame.image, THUMB_HEIGHT as u32 * 2);
+                            ui.ctx().load_texture(
+                                format!("timeline-{}", frame.index),
+                                super::canvas::to_color_image(&thumb),
+                                TextureOptions::LINEAR,
+                            )
+                        });
+                        let aspect =
+                            frame.image.width() as f32 / frame.image.height().max(1) as f32;
+                        ui.vertical(|ui| {
+                            let size = vec2(THUMB_HEIGHT * aspect, THUMB_HEIGHT);
+                            let response = ui
+                                .add(egui::Image::new((texture.id(), size)).sense(Sense::click()))
+                                .accessible_name(format!("Frame at {:.1} s", frame.timestamp_s));
+                            if response.clicked() {
+                                clicked = Some(i);
+                            }
+                            let seen = highlighted.contains(&frame.index);
+                            if seen {
+                                ui.painter().rect_stroke(
+                                    response.rect,
+                                    2.0,
+                                    Stroke::new(3.0, HIGHLIGHT),
+                                    StrokeKind::Outside,
+                                );
+                            }
+                            if i == *current {
+                                ui.painter().rect_stroke(
+                                    response.rect,
+                                    2.0,
+                                    Stroke::new(2.0, Color32::WHITE),
+                                    StrokeKind::Inside,
+                                );
+                            }
+                            let text =
+                                egui::RichText::new(format!("{:.1} s", frame.timestamp_s)).small();
+                            ui.label(if seen { text.color(HIGHLIGHT) } else { text });
+                        });
+                    }
+                });
             });
-        });
         if let Some(i) = clicked {
             *current = i;
             *playing = false;

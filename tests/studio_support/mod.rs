@@ -115,6 +115,11 @@ pub fn set_slider(h: &mut Harness<'_, StudioApp>, label: &str, value: f64) {
 
 pub fn gradient(width: u32, height: u32) -> image::RgbaImage {
     image::RgbaImage::from_fn(width, height, |x, y| {
-        image::Rgba([(x * 255 / width.max(1)) as u8, (y * 255 / height.max(1)) as u8, 160, 255])
+        image::Rgba([
+            (x * 255 / width.max(1)) as u8,
+            (y * 255 / height.max(1)) as u8,
+            160,
+            255,
+        ])
     })
 }
