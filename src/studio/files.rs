@@ -36,6 +36,8 @@ const MAX_RECENT: usize = 10;
 /// Everything that needs a path from the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileAction {
+    /// Anything: a project, a video or an image, told apart by the file.
+    Open,
     OpenImage,
     OpenVideo,
     OpenProject,
@@ -50,6 +52,7 @@ pub enum FileAction {
 impl FileAction {
     pub fn title(self) -> &'static str {
         match self {
+            FileAction::Open => "Open file",
             FileAction::OpenImage => "Open image",
             FileAction::OpenVideo => "Open video",
             FileAction::OpenProject => "Open project",

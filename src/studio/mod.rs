@@ -7,13 +7,15 @@ pub mod canvas;
 mod canvas_gpu;
 pub mod chat;
 pub mod files;
+mod frame_stats;
 pub mod mask;
 pub mod models;
 pub mod prompt;
 pub mod queue;
 pub mod timeline;
 
-pub use app::{FrameStats, Status, StudioApp, StudioOptions, Tab};
+pub use app::{Status, StudioApp, StudioOptions, Tab};
+pub use frame_stats::FrameStats;
 
 use crate::engine::Backend;
 
