@@ -28,19 +28,36 @@ pub struct EvalTinyArgs {
 pub fn run(args: EvalTinyArgs) -> Result<()> {
     let dir = match args.model {
         Some(d) => d,
-        None => showo::assets::builtin_model_dir().context("the built-in model was not found; pass --model DIR")?,
+        None => showo::assets::builtin_model_dir()
+            .context("the built-in model was not found; pass --model DIR")?,
     };
     let p = Pipeline::load(&dir, &Device::Cpu, DType::F32)?;
-    let opts = EvalOptions { samples: args.samples, steps: args.steps, guidance: args.guidance, ..Default::default() };
+    let opts = EvalOptions {
+        samples: args.samples,
+        steps: args.steps,
+        guidance: args.guidance,
+        ..Default::default()
+    };
     let report = evaluate(&p, &opts, |line| eprintln!("{line}"))?;
     let table = report.table();
     println!("{table}");
-    if let Some(path) = args.grid {
-        if let Some(grid) = sample_grid(&report.samples) {
-            showo::media::save_rgb(&path, &grid)?;
-            let captions: Vec<String> = report.samples.iter().enumerate().map(|(i, (c, _))| format!("{}. {c}", i + 1)).collect();
-            std::fs::write(path.with_extension("md"), format!("{table}\nSamples (left to right, top to bottom):\n\n{}\n", captions.join("\n")))?;
-        }
+    if let Some(path) = args.grid
+        && let Some(grid) = sample_grid(&report.samples)
+    {
+        showo::media::save_rgb(&path, &grid)?;
+        let captions: Vec<String> = report
+            .samples
+            .iter()
+            .enumerate()
+            .map(|(i, (c, _))| format!("{}. {c}", i + 1))
+            .collect();
+        std::fs::write(
+            path.with_extension("md"),
+            format!(
+                "{table}\nSamples (left to right, top to bottom):\n\n{}\n",
+                captions.join("\n")
+            ),
+        )?;
     }
     Ok(())
 }

@@ -5,11 +5,11 @@ mod bench;
 mod bench_previews;
 mod common;
 mod convert;
+mod eval_tiny;
 mod extend;
 mod generate;
 mod inpaint;
 mod recall;
-mod eval_tiny;
 mod studio;
 mod train_tiny;
 

@@ -14,8 +14,8 @@ mod queue;
 pub mod testing;
 mod worker;
 
-pub use pipeline_backend::PipelineBackend;
 pub use backend::{Backend, JobContext, Unavailable};
+pub use pipeline_backend::PipelineBackend;
 pub use protocol::{
     Attachment, ChatMessage, ChatOptions, ChatRequest, Command, DescribeMaskRequest, Event,
     ExtendRequest, GenerateRequest, ImageSettings, InpaintRequest, Job, JobId, JobKind, JobOutput,

@@ -10,13 +10,13 @@ use image::{DynamicImage, GrayImage, RgbImage, RgbaImage};
 use super::backend::{Backend, JobContext};
 use super::protocol::{self, Attachment, JobKind, JobOutput, ModelInfo, ModelSource, Role};
 use crate::media::{SampledFrame, SampledVideo};
+use crate::pipeline::Pipeline;
 use crate::pipeline::chat::{self, ChatMessage};
 use crate::pipeline::decode::Sampling;
 use crate::pipeline::extend::ExtendRequest;
 use crate::pipeline::generate::{Control, GenerateRequest, StepEvent};
 use crate::pipeline::inpaint::InpaintRequest;
 use crate::pipeline::preview::PreviewOptions;
-use crate::pipeline::Pipeline;
 
 /// Runs the Show-o2 pipelines on the CPU (f32); GPU builds pick their device at load time.
 #[derive(Default)]
@@ -30,7 +30,9 @@ impl PipelineBackend {
     }
 
     fn pipeline(&self) -> Result<&Pipeline, String> {
-        self.pipeline.as_ref().ok_or_else(|| "no model is loaded; load one in the Models panel".to_owned())
+        self.pipeline
+            .as_ref()
+            .ok_or_else(|| "no model is loaded; load one in the Models panel".to_owned())
     }
 }
 
@@ -43,13 +45,21 @@ fn rgba(img: &RgbImage) -> RgbaImage {
 }
 
 fn base_request(s: &protocol::ImageSettings, seed: u64) -> GenerateRequest {
-    let every = if s.preview.enabled { s.preview.every_n_steps.max(1) as usize } else { 0 };
+    let every = if s.preview.enabled {
+        s.preview.every_n_steps.max(1) as usize
+    } else {
+        0
+    };
     GenerateRequest {
         prompt: s.prompt.clone(),
         seed,
         steps: s.steps as usize,
         guidance: s.guidance,
-        preview: PreviewOptions { every, full_decode_every: 0, upsample: true },
+        preview: PreviewOptions {
+            every,
+            full_decode_every: 0,
+            upsample: true,
+        },
         ..Default::default()
     }
 }
@@ -74,9 +84,11 @@ fn candidates(
             }
         };
         let cancelled = || ctx_cell.borrow_mut().cancelled();
-        let mut ctl = Control { on_step: &mut on_step, cancelled: &cancelled };
+        let mut ctl = Control {
+            on_step: &mut on_step,
+            cancelled: &cancelled,
+        };
         let img = f(req.clone(), &mut ctl).map_err(|e| e.to_string())?;
-        drop(ctl);
         if ctx.cancelled() {
             break;
         }
@@ -90,19 +102,30 @@ fn chat_history(messages: &[protocol::ChatMessage]) -> Vec<ChatMessage> {
     for m in messages {
         match m.role {
             Role::User => {
-                let attachment = m.attachments.iter().find_map(|a| match a {
-                    Attachment::Image(img) => Some(chat::Attachment::Image(rgb(img))),
-                    Attachment::MaskedRegion { image, mask } => Some(chat::Attachment::Image(masked_crop(image, mask))),
-                    Attachment::Video { frames, .. } => Some(chat::Attachment::Video(SampledVideo {
+                // The model takes one visual per turn: the first attachment.
+                let attachment = m.attachments.first().map(|a| match a {
+                    Attachment::Image(img) => chat::Attachment::Image(rgb(img)),
+                    Attachment::MaskedRegion { image, mask } => {
+                        chat::Attachment::Image(masked_crop(image, mask))
+                    }
+                    Attachment::Video { frames, .. } => chat::Attachment::Video(SampledVideo {
                         frames: frames
                             .iter()
-                            .map(|f| SampledFrame { index: f.index, timestamp_s: Some(f.timestamp_s), image: rgb(&f.image) })
+                            .map(|f| SampledFrame {
+                                index: f.index,
+                                timestamp_s: Some(f.timestamp_s),
+                                image: rgb(&f.image),
+                            })
                             .collect(),
                         total_frames: frames.last().map_or(0, |f| f.index + 1),
                         duration_s: frames.last().map(|f| f.timestamp_s),
-                    })),
+                    }),
                 });
-                out.push(ChatMessage { question: m.text.clone(), attachment, answer: None });
+                out.push(ChatMessage {
+                    question: m.text.clone(),
+                    attachment,
+                    answer: None,
+                });
             }
             Role::Assistant => {
                 if let Some(last) = out.last_mut() {
@@ -131,18 +154,32 @@ fn masked_crop(image: &RgbaImage, mask: &GrayImage) -> RgbImage {
     let (x0, y0) = (x0.saturating_sub(margin), y0.saturating_sub(margin));
     let (x1, y1) = ((x1 + margin).min(w), (y1 + margin).min(h));
     let crop = image::imageops::crop_imm(image, x0, y0, x1 - x0, y1 - y0).to_image();
-    rgb(&image::imageops::resize(&crop, w, h, image::imageops::FilterType::CatmullRom))
+    rgb(&image::imageops::resize(
+        &crop,
+        w,
+        h,
+        image::imageops::FilterType::CatmullRom,
+    ))
 }
 
 fn sampling(o: &protocol::ChatOptions) -> Sampling {
-    Sampling { temperature: o.temperature, top_p: o.top_p, seed: o.seed }
+    Sampling {
+        temperature: o.temperature,
+        top_p: o.top_p,
+        seed: o.seed,
+    }
 }
 
 impl Backend for PipelineBackend {
-    fn load(&mut self, source: &ModelSource, progress: &mut dyn FnMut(f32)) -> Result<ModelInfo, String> {
+    fn load(
+        &mut self,
+        source: &ModelSource,
+        progress: &mut dyn FnMut(f32),
+    ) -> Result<ModelInfo, String> {
         let dir: PathBuf = match source {
-            ModelSource::BuiltIn => crate::assets::builtin_model_dir()
-                .ok_or_else(|| "the built-in model was not found (set SHOWO_TINY_DIR or reinstall)".to_owned())?,
+            ModelSource::BuiltIn => crate::assets::builtin_model_dir().ok_or_else(|| {
+                "the built-in model was not found (set SHOWO_TINY_DIR or reinstall)".to_owned()
+            })?,
             ModelSource::Folder(p) => p.clone(),
         };
         self.pipeline = None; // one model resident: free the old one first
@@ -150,9 +187,15 @@ impl Backend for PipelineBackend {
         let p = Pipeline::load(&dir, &Device::Cpu, DType::F32).map_err(|e| e.to_string())?;
         progress(1.0);
         let (w, _) = p.native_size();
-        let parameters = std::fs::metadata(dir.join("model.safetensors")).map(|m| m.len() / 4).unwrap_or(0);
+        let parameters = std::fs::metadata(dir.join("model.safetensors"))
+            .map(|m| m.len() / 4)
+            .unwrap_or(0);
         let info = ModelInfo {
-            name: if matches!(source, ModelSource::BuiltIn) { crate::assets::builtin_model_id() } else { p.model_id.clone() },
+            name: if matches!(source, ModelSource::BuiltIn) {
+                crate::assets::builtin_model_id()
+            } else {
+                p.model_id.clone()
+            },
             source: source.clone(),
             resolutions: vec![w],
             pixel_grid: p.grid_px(),
@@ -193,17 +236,33 @@ impl Backend for PipelineBackend {
                     .iter()
                     .rev()
                     .find(|m| m.role == Role::User)
-                    .and_then(|m| m.attachments.iter().find_map(|a| match a {
-                        Attachment::Video { frames, .. } => Some(frames.iter().map(|f| f.index).collect()),
-                        _ => None,
-                    }))
+                    .and_then(|m| {
+                        m.attachments.iter().find_map(|a| match a {
+                            Attachment::Video { frames, .. } => {
+                                Some(frames.iter().map(|f| f.index).collect())
+                            }
+                            _ => None,
+                        })
+                    })
                     .unwrap_or_default();
-                let opts = chat::ChatOptions { max_new_tokens: r.options.max_new_tokens as usize, sampling: sampling(&r.options), ..Default::default() };
+                let opts = chat::ChatOptions {
+                    max_new_tokens: r.options.max_new_tokens as usize,
+                    sampling: sampling(&r.options),
+                    ..Default::default()
+                };
                 let cell = std::cell::RefCell::new(&mut *ctx);
                 let answer = p
-                    .ask(&history, &opts, &mut |t| cell.borrow_mut().token(t), &|| cell.borrow_mut().cancelled())
+                    .ask(
+                        &history,
+                        &opts,
+                        &mut |t| cell.borrow_mut().token(t),
+                        &|| cell.borrow_mut().cancelled(),
+                    )
                     .map_err(|e| e.to_string())?;
-                Ok(JobOutput::Text { text: answer.text, frames_seen })
+                Ok(JobOutput::Text {
+                    text: answer.text,
+                    frames_seen,
+                })
             }
             JobKind::DescribeMask(r) => {
                 // The unified model reads the masked region and drafts an inpainting prompt.
@@ -212,12 +271,21 @@ impl Backend for PipelineBackend {
                     attachment: Some(chat::Attachment::Image(masked_crop(&r.image, &r.mask))),
                     answer: None,
                 };
-                let opts = chat::ChatOptions { max_new_tokens: r.options.max_new_tokens as usize, sampling: sampling(&r.options), ..Default::default() };
+                let opts = chat::ChatOptions {
+                    max_new_tokens: r.options.max_new_tokens as usize,
+                    sampling: sampling(&r.options),
+                    ..Default::default()
+                };
                 let cell = std::cell::RefCell::new(&mut *ctx);
                 let answer = p
-                    .ask(&[msg], &opts, &mut |t| cell.borrow_mut().token(t), &|| cell.borrow_mut().cancelled())
+                    .ask(&[msg], &opts, &mut |t| cell.borrow_mut().token(t), &|| {
+                        cell.borrow_mut().cancelled()
+                    })
                     .map_err(|e| e.to_string())?;
-                Ok(JobOutput::Text { text: answer.text, frames_seen: vec![] })
+                Ok(JobOutput::Text {
+                    text: answer.text,
+                    frames_seen: vec![],
+                })
             }
         }
     }

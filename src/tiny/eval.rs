@@ -28,7 +28,12 @@ pub struct EvalOptions {
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        Self { samples: 50, steps: 20, guidance: 4.0, clip_frames: 9 }
+        Self {
+            samples: 50,
+            steps: 20,
+            guidance: 4.0,
+            clip_frames: 9,
+        }
     }
 }
 
@@ -54,9 +59,16 @@ fn norm(s: &str) -> String {
 }
 
 pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> Result<EvalReport> {
-    let data = WorldDataset::held_out(p.native_size().0, opts.clip_frames).map_err(|e| crate::pipeline::bad_setting("world", e, "a valid resolution"))?;
+    let data = WorldDataset::held_out(p.native_size().0, opts.clip_frames)
+        .map_err(|e| crate::pipeline::bad_setting("world", e, "a valid resolution"))?;
     let mut report = EvalReport::default();
-    let base = |prompt: String, seed: u64| GenerateRequest { prompt, seed, steps: opts.steps, guidance: opts.guidance, ..Default::default() };
+    let base = |prompt: String, seed: u64| GenerateRequest {
+        prompt,
+        seed,
+        steps: opts.steps,
+        guidance: opts.guidance,
+        ..Default::default()
+    };
     let n = opts.samples;
 
     // Text-to-image.
@@ -73,34 +85,66 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
             report.samples.push((prompt, img));
         }
     }
-    log(&format!("text-to-image: colour {colour}/{n}, shape {shape}/{n}, position {position}/{n}"));
-    for (name, k) in [("text-to-image colour", colour), ("text-to-image shape", shape), ("text-to-image position", position)] {
+    log(&format!(
+        "text-to-image: colour {colour}/{n}, shape {shape}/{n}, position {position}/{n}"
+    ));
+    for (name, k) in [
+        ("text-to-image colour", colour),
+        ("text-to-image shape", shape),
+        ("text-to-image position", position),
+    ] {
         report.rows.push((name.into(), k as f64 / n as f64, n));
     }
 
     // Image and clip questions.
-    let opts_chat = ChatOptions { max_new_tokens: 8, ..Default::default() };
+    let opts_chat = ChatOptions {
+        max_new_tokens: 8,
+        ..Default::default()
+    };
     let mut ok = 0;
     for i in 0..n as u64 {
         let q = data.image_question(i);
-        let msg = ChatMessage { question: q.qa.question.clone(), attachment: Some(Attachment::Image(q.image.clone())), answer: None };
+        let msg = ChatMessage {
+            question: q.qa.question.clone(),
+            attachment: Some(Attachment::Image(q.image.clone())),
+            answer: None,
+        };
         let a = p.ask(&[msg], &opts_chat, &mut |_| {}, &|| false)?;
         ok += usize::from(norm(&a.text) == norm(&q.qa.answer));
     }
     log(&format!("image QA: {ok}/{n}"));
-    report.rows.push(("image QA exact match".into(), ok as f64 / n as f64, n));
+    report
+        .rows
+        .push(("image QA exact match".into(), ok as f64 / n as f64, n));
     let mut ok = 0;
     for i in 0..n as u64 {
         let q = data.clip_question(i);
         let picked = crate::media::uniform_frame_indices(q.frames.len(), p.settings.video_frames);
-        let frames = picked.iter().map(|&k| SampledFrame { index: k, timestamp_s: Some(k as f64 / 8.0), image: q.frames[k].clone() }).collect();
-        let video = SampledVideo { frames, total_frames: q.frames.len(), duration_s: Some(q.frames.len() as f64 / 8.0) };
-        let msg = ChatMessage { question: q.qa.question.clone(), attachment: Some(Attachment::Video(video)), answer: None };
+        let frames = picked
+            .iter()
+            .map(|&k| SampledFrame {
+                index: k,
+                timestamp_s: Some(k as f64 / 8.0),
+                image: q.frames[k].clone(),
+            })
+            .collect();
+        let video = SampledVideo {
+            frames,
+            total_frames: q.frames.len(),
+            duration_s: Some(q.frames.len() as f64 / 8.0),
+        };
+        let msg = ChatMessage {
+            question: q.qa.question.clone(),
+            attachment: Some(Attachment::Video(video)),
+            answer: None,
+        };
         let a = p.ask(&[msg], &opts_chat, &mut |_| {}, &|| false)?;
         ok += usize::from(norm(&a.text) == norm(&q.qa.answer));
     }
     log(&format!("clip QA: {ok}/{n}"));
-    report.rows.push(("clip QA exact match".into(), ok as f64 / n as f64, n));
+    report
+        .rows
+        .push(("clip QA exact match".into(), ok as f64 / n as f64, n));
 
     // Inpainting: recolour the first shape.
     let mut ok = 0;
@@ -108,18 +152,28 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
     for i in 0..n as u64 {
         let c = data.captioned_image(10_000 + i);
         let target = &c.scene.shapes[0];
-        let new_colour = Colour::ALL.iter().copied().find(|&k| k != target.colour && c.scene.shapes.iter().all(|s| s.colour != k)).unwrap_or(Colour::Blue);
+        let new_colour = Colour::ALL
+            .iter()
+            .copied()
+            .find(|&k| k != target.colour && c.scene.shapes.iter().all(|s| s.colour != k))
+            .unwrap_or(Colour::Blue);
         let mut edited: Scene = c.scene.clone();
         edited.shapes[0].colour = new_colour;
         let mask: GrayImage = PixelRect::around(&target.sprite(), res, 4).mask(res, res);
-        let req = InpaintRequest::new(base(canonical_caption(&edited), i), c.image.clone(), mask.clone());
+        let req = InpaintRequest::new(
+            base(canonical_caption(&edited), i),
+            c.image.clone(),
+            mask.clone(),
+        );
         let out = Control::none(|ctl| p.inpaint(&req, ctl))?.image;
         if let Ok(v) = inpaint_ok(&c.image, &out, &mask, new_colour, target.kind) {
             ok += usize::from(v.passed());
         }
     }
     log(&format!("inpainting: {ok}/{n}"));
-    report.rows.push(("inpainting".into(), ok as f64 / n as f64, n));
+    report
+        .rows
+        .push(("inpainting".into(), ok as f64 / n as f64, n));
 
     // Extension: the bottom quarter is cut off and regenerated.
     let mut ok = 0;
@@ -127,13 +181,32 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
     for i in 0..n as u64 {
         let c = data.captioned_image(20_000 + i);
         let top = image::imageops::crop_imm(&c.image, 0, 0, res, keep).to_image();
-        let req = ExtendRequest::new(base(canonical_caption(&c.scene), i), top, Growth { left: 0, right: 0, top: 0, bottom: res - keep });
+        let req = ExtendRequest::new(
+            base(canonical_caption(&c.scene), i),
+            top,
+            Growth {
+                left: 0,
+                right: 0,
+                top: 0,
+                bottom: res - keep,
+            },
+        );
         let out = Control::none(|ctl| p.extend(&req, ctl))?.image;
-        let v = background_continues(&out, PixelRect { x: 0, y: 0, width: res, height: keep });
+        let v = background_continues(
+            &out,
+            PixelRect {
+                x: 0,
+                y: 0,
+                width: res,
+                height: keep,
+            },
+        );
         ok += usize::from(v.passed());
     }
     log(&format!("extension: {ok}/{n}"));
-    report.rows.push(("extension".into(), ok as f64 / n as f64, n));
+    report
+        .rows
+        .push(("extension".into(), ok as f64 / n as f64, n));
     Ok(report)
 }
 
@@ -142,7 +215,8 @@ pub fn sample_grid(samples: &[(String, RgbImage)]) -> Option<RgbImage> {
     let (w, h) = samples.first()?.1.dimensions();
     let cols = 4u32.min(samples.len() as u32);
     let rows = (samples.len() as u32).div_ceil(cols);
-    let mut grid = RgbImage::from_pixel(cols * (w + 4), rows * (h + 4), image::Rgb([255, 255, 255]));
+    let mut grid =
+        RgbImage::from_pixel(cols * (w + 4), rows * (h + 4), image::Rgb([255, 255, 255]));
     for (k, (_, img)) in samples.iter().enumerate() {
         let (x, y) = ((k as u32 % cols) * (w + 4), (k as u32 / cols) * (h + 4));
         image::imageops::replace(&mut grid, img, x as i64, y as i64);
