@@ -1,5 +1,22 @@
 //! End-to-end flows through the real studio app, driven by accessible labels
 //! (egui_kittest), with the scripted test backend standing in for the model.
+//!
+//! | flow | test |
+//! |---|---|
+//! | generate with live previews arriving, accept, previews off | `generate_shows_live_previews_in_place_then_stages_the_result` |
+//! | queue: cancel one / all, pause, reorder | `the_queue_panel_cancels_and_the_canvas_is_not_left_blocked` |
+//! | paint a mask, undo, redo, inpaint, retry with the same mask | `paint_a_mask_undo_redo_then_inpaint_and_keep_the_mask_for_a_retry` |
+//! | mask PNG save / load | `mask_png_saves_and_loads_through_the_file_prompt` |
+//! | drag the right edge and extend (snapped amount) | `dragging_the_right_edge_extends_by_a_grid_snapped_amount` |
+//! | open a video, ask, streamed answer, timeline highlight | `open_a_video_ask_about_it_and_see_the_answer_stream_and_the_frames_light_up` |
+//! | describe the mask | `describe_the_mask_drafts_an_inpainting_prompt` |
+//! | export PNG and GIF, read back | `export_png_and_gif_then_read_them_back` |
+//! | save, close, reopen a project | `save_close_and_reopen_a_project` |
+//! | autosave and crash recovery | `autosave_recovers_work_after_a_crash` |
+//! | the engine dies mid-job, keep working | `a_backend_panic_mid_job_is_reported_and_the_next_job_works` |
+//! | no backend: "no model is loaded" | `without_a_backend_the_models_panel_says_no_model_is_loaded` |
+//! | drag-and-drop, paste | `open_image_by_drop_and_by_pasting_a_path` |
+//! | accessible names everywhere | `every_widget_in_every_panel_has_an_accessible_name` |
 
 mod studio_support;
 
@@ -194,6 +211,8 @@ fn every_widget_in_every_panel_has_an_accessible_name() {
     h.state_mut().settings.prompt = "a red circle".into();
     h.state_mut().settings.steps = 2;
     h.state_mut().settings.candidates = 2;
+    h.state_mut().settings.width = 64;
+    h.state_mut().settings.height = 64;
     let job = h.state_mut().generate();
     wait_for(&mut h, "candidates", |a| {
         a.queue.state(job) == Some(&JobState::Done)
@@ -204,6 +223,13 @@ fn every_widget_in_every_panel_has_an_accessible_name() {
         a.queue.state(chat) == Some(&JobState::Done)
     });
     h.state_mut().canvas.requested_growth.right = 20;
+    h.step();
+    click(&mut h, "Candidate 2");
+    assert_eq!(
+        h.state().canvas.staged,
+        1,
+        "clicking a thumbnail shows that candidate"
+    );
     for tab in ["Chat", "Queue", "Models", "Files"] {
         click(&mut h, tab);
         h.check_accessibility();
@@ -211,6 +237,21 @@ fn every_widget_in_every_panel_has_an_accessible_name() {
     click(&mut h, "Open image");
     h.check_accessibility();
     click(&mut h, "Cancel");
+
+    // Keep both: the candidate becomes a new layer over the kept image.
+    click(&mut h, "Keep both");
+    let app = h.state();
+    assert_eq!(app.canvas.layers().len(), 2);
+    assert_eq!(
+        app.canvas.layers()[0].image,
+        gradient(64, 64),
+        "the first image is kept"
+    );
+    assert_eq!(
+        app.canvas.staging.len(),
+        1,
+        "the other candidate stays staged"
+    );
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! `zoom` (points per pixel) and `pan` (points the document centre is moved from the area
 //! centre).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -190,6 +191,8 @@ pub struct Canvas {
     drag: Option<DragMode>,
     last_frame: Option<CanvasFrame>,
     textures: CpuTextures,
+    /// Staging-strip thumbnails by image version.
+    thumbnails: HashMap<u64, TextureHandle>,
 }
 
 impl Default for Canvas {
@@ -213,6 +216,7 @@ impl Default for Canvas {
             drag: None,
             last_frame: None,
             textures: CpuTextures::default(),
+            thumbnails: HashMap::new(),
         }
     }
 }
@@ -533,6 +537,14 @@ impl Canvas {
             let doc = Rect::from_min_size(Pos2::ZERO, vec2(w as f32, h as f32));
             rect = Some(rect.map_or(doc, |r| r.union(doc)));
         }
+        if let Some(plan) = self.extension_plan() {
+            let g = plan.growth;
+            let extended = Rect::from_min_size(
+                pos2(-(g.left as f32), -(g.top as f32)),
+                vec2(plan.canvas_width as f32, plan.canvas_height as f32),
+            );
+            rect = Some(rect.map_or(extended, |r| r.union(extended)));
+        }
         rect
     }
 
@@ -579,6 +591,7 @@ impl Canvas {
                 }
                 out.keep_both = ui.button("Keep both").clicked();
             });
+            self.staging_thumbnails(ui);
         }
         // Always present, so the canvas below never jumps while an edge is dragged.
         ui.horizontal(|ui| match self.extension_plan() {
@@ -668,6 +681,54 @@ impl Canvas {
         }
         self.last_frame = Some(frame);
         out
+    }
+
+    /// The candidates as a row of small pictures; clicking one shows it.
+    fn staging_thumbnails(&mut self, ui: &mut Ui) {
+        const HEIGHT: f32 = 48.0;
+        let versions: Vec<u64> = self.staging.iter().map(|c| c.image.version).collect();
+        self.thumbnails.retain(|v, _| versions.contains(v));
+        let mut clicked = None;
+        egui::ScrollArea::horizontal()
+            .id_salt("staging strip")
+            .max_height(HEIGHT + 8.0)
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    for (i, candidate) in self.staging.iter().enumerate() {
+                        let image = &candidate.image;
+                        let texture = self.thumbnails.entry(image.version).or_insert_with(|| {
+                            let (w, h) = image.image.dimensions();
+                            let tw =
+                                ((w as f32 * 2.0 * HEIGHT / h.max(1) as f32) as u32).clamp(1, w);
+                            let th = ((2.0 * HEIGHT) as u32).min(h);
+                            let small = image::imageops::thumbnail(image.image.as_ref(), tw, th);
+                            ui.ctx().load_texture(
+                                format!("staging-{}", image.version),
+                                to_color_image(&small),
+                                TextureOptions::LINEAR,
+                            )
+                        });
+                        let size = texture.size_vec2() * (HEIGHT / texture.size_vec2().y);
+                        let response = ui
+                            .add(egui::Image::new((texture.id(), size)).sense(Sense::click()))
+                            .accessible_name(format!("Candidate {}", i + 1));
+                        if i == self.staged {
+                            ui.painter().rect_stroke(
+                                response.rect,
+                                2.0,
+                                Stroke::new(2.0, ui.visuals().selection.stroke.color),
+                                StrokeKind::Outside,
+                            );
+                        }
+                        if response.clicked() {
+                            clicked = Some(i);
+                        }
+                    }
+                });
+            });
+        if let Some(i) = clicked {
+            self.staged = i;
+        }
     }
 
     /// Whether a live preview of a different size covers the document (then a mask overlay
