@@ -3,11 +3,13 @@
 //! Layers (data flows down, events flow up): `studio` → `engine` → `pipeline` → `model` → `media`.
 //! `model` and `pipeline` never see the GUI; the GUI never sees tensors.
 
-pub mod hub;
 pub mod assets;
+pub mod engine;
+pub mod hub;
 pub mod media;
 pub mod model;
 pub mod pipeline;
+pub mod studio;
 pub mod tiny;
 pub mod train;
 

@@ -10,6 +10,7 @@ mod generate;
 mod inpaint;
 mod recall;
 mod eval_tiny;
+mod studio;
 mod train_tiny;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -65,10 +66,8 @@ pub fn run() -> anyhow::Result<()> {
         .get_matches();
     let cli = Cli::from_arg_matches(&matches)?;
     match cli.command {
-        None => {
-            println!("showo-studio {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
-        }
+        // No subcommand: the studio window on the built-in model (or the one last loaded).
+        None => studio::run(),
         Some(Command::Generate(args)) => generate::run(args),
         Some(Command::Inpaint(args)) => inpaint::run(args),
         Some(Command::Extend(args)) => extend::run(args),

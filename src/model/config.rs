@@ -209,22 +209,6 @@ pub struct ShowoJson {
     pub add_qk_norm: bool,
     #[serde(default)]
     pub clip_pretrained_model_path: String,
-    /// Per-frame token grid of video understanding; the official script hard-codes 14.
-    #[serde(default = "default_video_grid")]
-    pub video_token_grid: usize,
-    /// Frames sampled for video chat (32 for the released checkpoints).
-    #[serde(default = "default_video_frames")]
-    pub video_frames: usize,
-    /// A human-readable id (the built-in model sets it; hub checkpoints are named by repo).
-    #[serde(default)]
-    pub model_id: Option<String>,
-}
-
-fn default_video_grid() -> usize {
-    14
-}
-fn default_video_frames() -> usize {
-    32
 }
 
 fn default_latent_dim() -> usize {

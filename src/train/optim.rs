@@ -79,11 +79,14 @@ impl AdamW {
         let (c1, c2) = (1.0 - self.beta1.powi(t), 1.0 - self.beta2.powi(t));
         for (name, var) in &self.params {
             let Some(g) = grads.get(var) else { continue };
-            let m = ((&self.m[name] * self.beta1)? + (g * (1.0 - self.beta1))?)?;
-            let v = ((&self.v[name] * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?;
+            // Gradients carry the step's graph; detaching keeps the moments (and so the
+            // memory) from chaining every past step together.
+            let g = g.detach();
+            let m = ((&self.m[name] * self.beta1)? + (&g * (1.0 - self.beta1))?)?.detach();
+            let v = ((&self.v[name] * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?.detach();
             let update = ((&m / c1)? / ((&v / c2)?.sqrt()? + self.eps)?)?;
             let decayed = (var.as_tensor() * (1.0 - lr * self.weight_decay))?;
-            var.set(&(decayed - (update * lr)?)?)?;
+            var.set(&(decayed - (update * lr)?)?.detach())?;
             self.m.insert(name.clone(), m);
             self.v.insert(name.clone(), v);
         }

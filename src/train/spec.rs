@@ -22,9 +22,6 @@ pub fn tiny_showo2_config(vocab: usize) -> Showo2Config {
             add_time_embeds: true,
             add_qk_norm: true,
             clip_pretrained_model_path: "siglip_config.json".into(),
-            video_token_grid: 4,
-            video_frames: 5,
-            model_id: Some("showo2-tiny-world".into()),
         },
         llm: Qwen2Config {
             hidden_size: 128,

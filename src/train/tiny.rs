@@ -369,7 +369,7 @@ fn train_unified(
             ));
         }
         let f = flow_loss(&model, &t2i, ids, &mut r)?;
-        let (a, acc) = answer_loss(&model, &qa, ids, cfg.showo.image_latent_height)?;
+        let (a, acc) = answer_loss(&model, &qa, ids, cfg.showo.image_latent_height)?; // video grid = native grid
         let loss = (&f + &a)?;
         let mut grads = loss.backward()?;
         let norm = opt.clip(&mut grads, 1.0)?;
@@ -440,8 +440,11 @@ fn write_configs(
         "video_latent_height": s.video_latent_height, "video_latent_width": s.video_latent_width, "patch_size": s.patch_size,
         "hidden_size": s.hidden_size, "clip_latent_dim": s.clip_latent_dim, "num_diffusion_layers": s.num_diffusion_layers,
         "add_time_embeds": true, "add_qk_norm": true, "clip_pretrained_model_path": "siglip_config.json",
-        "video_token_grid": s.image_latent_height, "video_frames": opts.clip_frames_seen,
-        "model_id": "showo2-tiny-world",
+    });
+    // Studio settings of this checkpoint (the pipeline's defaults are the official ones).
+    let studio = json!({
+        "max_text_len": 32, "video_frames": opts.clip_frames_seen, "video_grid": s.image_latent_height,
+        "max_image_tokens": 4 * s.image_latent_height * s.image_latent_width,
     });
     let l = &cfg.llm;
     let qwen = json!({
@@ -465,6 +468,7 @@ fn write_configs(
     });
     for (name, value) in [
         ("config.json", config),
+        ("studio.json", studio),
         ("qwen2_config.json", qwen),
         ("siglip_config.json", siglip),
         ("flow_head_config.json", flow),
