@@ -175,7 +175,8 @@ check_appimage() {
   echo "Xvfb on $disp"
 
   # Its own process group (setsid), so the runtime and the app it starts end together.
-  DISPLAY="$disp" WGPU_BACKEND="${WGPU_BACKEND:-vulkan}" TMPDIR="$WORK" \
+  mkdir -p -m 700 "$WORK/xdg-runtime"
+  DISPLAY="$disp" WGPU_BACKEND="${WGPU_BACKEND:-vulkan}" TMPDIR="$WORK" XDG_RUNTIME_DIR="$WORK/xdg-runtime" \
     setsid "${hide_source_model[@]}" "$app" --appimage-extract-and-run >"$SMOKE/appimage-gui.log" 2>&1 &
   gui_pid=$!
 
