@@ -57,6 +57,20 @@ export HOME="$WORK/home"
 mkdir -p "$HOME"
 unset SHOWO_TINY_DIR DISPLAY WAYLAND_DISPLAY
 
+# Runs a command with this checkout's assets/tiny hidden (an empty folder bind-mounted over it
+# in a private mount namespace; the checkout itself is untouched). A release binary remembers
+# the source tree it was built in as its last-resort model folder; hiding it proves that the
+# installed copy of the model is the one in use.
+HIDE_EMPTY="$WORK/empty"
+mkdir -p "$HIDE_EMPTY"
+hide_source_model=()
+if [[ -d "$ROOT/assets/tiny" ]]; then
+  [[ $(id -u) -eq 0 ]] || hide_source_model=(sudo --preserve-env)
+  hide_source_model+=(unshare --mount --propagation private -- sh -c
+    'mount --bind "$1" "$2" && shift 2 && exec "$@"' sh "$HIDE_EMPTY" "$ROOT/assets/tiny")
+fi
+without_source_model() { "${hide_source_model[@]}" "$@"; }
+
 # $1 = file; prints "w h stddev" (stddev over all channels, 0..1).
 image_stats() {
   identify -format '%w %h %[fx:standard_deviation]\n' "$1" | head -n1
@@ -104,13 +118,14 @@ check_deb() {
   ok "layout: binary (stripped), desktop entry, MIME type, metainfo, icons, built-in model"
 
   bin="$root/usr/bin/$NAME"
-  out="$("$bin" --version)"
+  out="$(without_source_model "$bin" --version)" \
+    || fail "could not run the unpacked binary with the source tree's model hidden (needs unshare: root or sudo)"
   echo "$out"
   check_version_output "$out" "$root"
 
   step ".deb: headless text-to-image with the built-in model"
   png="$SMOKE/deb-generate.png"
-  if ! (cd "$WORK" && timeout "$GENERATE_TIMEOUT_S" "$bin" generate --prompt "$PROMPT" --out "$png") \
+  if ! (cd "$WORK" && without_source_model timeout "$GENERATE_TIMEOUT_S" "$bin" generate --prompt "$PROMPT" --out "$png") \
     >"$SMOKE/deb-generate.log" 2>&1; then
     tail -n 30 "$SMOKE/deb-generate.log" >&2
     fail "showo-studio generate failed (log: $SMOKE/deb-generate.log)"
@@ -144,7 +159,7 @@ check_appimage() {
     [[ -e "$dir/$f" ]] || fail "AppImage lacks $f"
   done
   ok "layout: AppRun, desktop entry, icon, binary, built-in model"
-  out="$("$dir/AppRun" --version)"
+  out="$(without_source_model "$dir/AppRun" --version)"
   echo "$out"
   check_version_output "$out" "$dir"
 
@@ -160,8 +175,9 @@ check_appimage() {
   echo "Xvfb on $disp"
 
   # Its own process group (setsid), so the runtime and the app it starts end together.
-  DISPLAY="$disp" WGPU_BACKEND="${WGPU_BACKEND:-vulkan}" TMPDIR="$WORK" \
-    setsid "$app" --appimage-extract-and-run >"$SMOKE/appimage-gui.log" 2>&1 &
+  mkdir -p -m 700 "$WORK/xdg-runtime"
+  DISPLAY="$disp" WGPU_BACKEND="${WGPU_BACKEND:-vulkan}" TMPDIR="$WORK" XDG_RUNTIME_DIR="$WORK/xdg-runtime" \
+    setsid "${hide_source_model[@]}" "$app" --appimage-extract-and-run >"$SMOKE/appimage-gui.log" 2>&1 &
   gui_pid=$!
 
   wid=""

@@ -13,9 +13,6 @@ use showo::pipeline::export;
 use showo::pipeline::generate::{Control, StepEvent};
 use showo::pipeline::{GenerateRequest, Generated, Pipeline, PreviewOptions};
 
-/// The built-in model's folder, relative to the working directory or the source tree.
-const BUILT_IN: &str = "assets/tiny";
-
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
     /// Show-o2 checkpoint folder (config.json, weights, tokenizer.json, VAE); default: the
@@ -35,16 +32,16 @@ impl ModelArgs {
         if let Some(m) = &self.model {
             return Ok(m.clone());
         }
-        let candidates = [
-            PathBuf::from(BUILT_IN),
-            Path::new(env!("CARGO_MANIFEST_DIR")).join(BUILT_IN),
-        ];
-        candidates
-            .into_iter()
-            .find(|p| p.join("config.json").is_file())
-            .with_context(|| {
-                format!("no built-in model found at {BUILT_IN}; pass --model DIR (a Show-o2 checkpoint folder)")
-            })
+        showo::assets::builtin_model_dir().with_context(|| {
+            let looked: Vec<String> = showo::assets::builtin_model_candidates()
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect();
+            format!(
+                "the built-in model was not found (looked in: {}); pass --model DIR (a Show-o2 checkpoint folder)",
+                looked.join(", ")
+            )
+        })
     }
 
     pub fn load(&self) -> Result<Pipeline> {

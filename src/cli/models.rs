@@ -379,7 +379,7 @@ fn pull(hub: &Hub, catalog: &Catalog, id: &str, yes: bool) -> anyhow::Result<()>
         },
         &cancel,
     )?;
-    let installed = manager::installed(hub, catalog, model, &app_root())?;
+    let installed = installed(hub, catalog, model)?;
     println!(
         "downloaded {}; {} is in {}",
         format_bytes(report.downloaded_bytes),
@@ -495,7 +495,7 @@ fn rm(
 
 fn path(hub: &Hub, catalog: &Catalog, id: &str, file: Option<&str>) -> anyhow::Result<()> {
     let model = catalog.model(id)?;
-    let installed = manager::installed(hub, catalog, model, &app_root())?;
+    let installed = installed(hub, catalog, model)?;
     match (file, &model.repo) {
         (None, _) => println!("{}", installed.dir.display()),
         (Some(f), Some(repo)) => match installed.file(repo, f) {
@@ -519,17 +519,35 @@ fn file_names(model: &showo::hub::ModelEntry) -> String {
         .join(", ")
 }
 
-/// Where the built-in model's `assets/` folder is: `$SHOWO_APP_ROOT`, next to the executable, or
-/// the source tree this binary was built from.
-fn app_root() -> PathBuf {
-    if let Some(root) = std::env::var_os("SHOWO_APP_ROOT") {
-        return PathBuf::from(root);
+/// Where a catalog model's files are. The built-in model is wherever `showo::assets` finds it
+/// (installed package, app bundle or source tree), not relative to the catalog's `local_path`.
+fn installed(
+    hub: &Hub,
+    catalog: &Catalog,
+    model: &showo::hub::ModelEntry,
+) -> anyhow::Result<manager::InstalledModel> {
+    if model.is_builtin() {
+        let dir = showo::assets::builtin_model_dir().with_context(|| {
+            let looked: Vec<String> = showo::assets::builtin_model_candidates()
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect();
+            format!(
+                "the built-in model {} was not found (looked in: {})",
+                model.id,
+                looked.join(", ")
+            )
+        })?;
+        return Ok(manager::InstalledModel {
+            id: model.id.clone(),
+            dir,
+            files: Vec::new(),
+        });
     }
-    let beside_exe = std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.to_path_buf()));
-    match beside_exe {
-        Some(dir) if dir.join("assets").is_dir() => dir,
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")),
-    }
+    Ok(manager::installed(
+        hub,
+        catalog,
+        model,
+        std::path::Path::new(""),
+    )?)
 }
