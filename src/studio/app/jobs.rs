@@ -292,6 +292,12 @@ impl StudioApp {
             }
             Event::ModelLoaded(info) => {
                 self.canvas.pixel_grid = info.pixel_grid.max(1);
+                // Start new pictures at the model's native size (64 px for the built-in model,
+                // 432 for the released 1.5B/7B; the largest trained size when there are several).
+                if let Some(&side) = info.resolutions.iter().max() {
+                    self.settings.width = side;
+                    self.settings.height = side;
+                }
                 self.set_status(format!("Loaded {}", info.name), false);
             }
             Event::EngineCrashed { message, .. } => {
