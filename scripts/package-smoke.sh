@@ -15,6 +15,7 @@ SMOKE="$DIST/smoke"
 NAME=showo-studio
 VERSION="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)"
 PROMPT="a red circle on the left"
+SEED=7 # a fixed seed: the check is repeatable, not a lucky draw
 GENERATE_TIMEOUT_S="${GENERATE_TIMEOUT_S:-600}"
 WINDOW_TIMEOUT_S="${WINDOW_TIMEOUT_S:-180}"
 
@@ -125,7 +126,7 @@ check_deb() {
 
   step ".deb: headless text-to-image with the built-in model"
   png="$SMOKE/deb-generate.png"
-  if ! (cd "$WORK" && without_source_model timeout "$GENERATE_TIMEOUT_S" "$bin" generate --prompt "$PROMPT" --out "$png") \
+  if ! (cd "$WORK" && without_source_model timeout "$GENERATE_TIMEOUT_S" "$bin" generate --prompt "$PROMPT" --seed "$SEED" --out "$png") \
     >"$SMOKE/deb-generate.log" 2>&1; then
     tail -n 30 "$SMOKE/deb-generate.log" >&2
     fail "showo-studio generate failed (log: $SMOKE/deb-generate.log)"
@@ -165,7 +166,7 @@ check_appimage() {
 
   step "AppImage under Xvfb (extract-and-run)"
   # Xvfb picks a free display and writes its number to fd 3.
-  Xvfb -displayfd 3 -screen 0 1280x800x24 -nolisten tcp 3>"$WORK/display" >"$SMOKE/xvfb.log" 2>&1 &
+  Xvfb -displayfd 3 -screen 0 1600x1000x24 -nolisten tcp 3>"$WORK/display" >"$SMOKE/xvfb.log" 2>&1 &
   started_pids+=($!)
   for _ in $(seq 50); do [[ -s "$WORK/display" ]] && break; sleep 0.2; done
   [[ -s "$WORK/display" ]] || fail "Xvfb did not start (log: $SMOKE/xvfb.log)"
