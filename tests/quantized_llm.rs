@@ -1,8 +1,7 @@
 //! Quantized LLM weights (q8_0, q4_0) against f32 on the golden model: the error is measured
-//! (the golden weights are deliberately sensitive: init range 0.15, so errors are larger than on
-//! trained checkpoints; a dequantize-then-f32 run gives the same error, so it is the weights'
-//! rounding, not the quantized kernel)
-//! and bounded, so a broken quantized path cannot pass.
+//! and bounded, so a broken quantized path cannot pass. The golden weights are deliberately
+//! sensitive (init range 0.15), so the errors are larger than on trained checkpoints; a
+//! dequantize-then-f32 run gives the same error, so it is the weights' rounding, not the kernel.
 
 mod common;
 

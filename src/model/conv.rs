@@ -5,6 +5,7 @@
 //! forward is candle's conv2d; the backward computes the input gradient as a conv2d of the
 //! (dilated, padded) output gradient with the flipped kernel, and the kernel gradient as one
 //! matmul per kernel tap. Without gradient tracking this is exactly `Tensor::conv2d`.
+//! `SHOWO_SLOW_CONV_BWD=1` falls back to candle's own backward (to cross-check a training run).
 
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use candle_nn::Conv2d;
