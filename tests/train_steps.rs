@@ -4,6 +4,7 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use showo::model::Showo2;
+use showo::model::vae::WanVae;
 use showo::train::optim::AdamW;
 use showo::train::spec::tiny_showo2_config;
 use showo::train::unified::{LayoutIds, QaExample, T2iExample, answer_loss, flow_loss, rng};
@@ -82,5 +83,119 @@ fn losses_fall_over_a_few_steps() {
     assert!(
         last.1 < 0.3 * first.1,
         "answer loss did not fall: {first:?} -> {last:?}"
+    );
+}
+
+fn vars(map: &VarMap) -> Vec<(String, candle_core::Var)> {
+    map.data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn seeded(shape: &[usize], seed: u64, dev: &Device) -> Tensor {
+    use rand_distr::Distribution;
+    let mut r = rng(seed);
+    let n = shape.iter().product();
+    let v: Vec<f32> = (0..n)
+        .map(|_| rand_distr::StandardNormal.sample(&mut r))
+        .collect();
+    Tensor::from_vec(v, shape, dev).unwrap()
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+/// What training optimises must be what gets saved: the VAE reloaded from its saved weights
+/// computes exactly what the in-memory model computed after the steps, and the steps changed
+/// it. (A layer that copies its weights at construction trains a stale copy and fails here.)
+#[test]
+fn trained_vae_reloads_to_the_model_that_was_trained() {
+    let dev = Device::Cpu;
+    let cfg = showo::train::tiny::tiny_vae_config();
+    let map = VarMap::new();
+    let vae = WanVae::new(&cfg, VarBuilder::from_varmap(&map, DType::F32, &dev)).unwrap();
+    let x = (seeded(&[2, 3, 1, 16, 16], 7, &dev) * 0.5).unwrap();
+    let before = vae.decode_unclamped(&vae.encode_detailed(&x).unwrap().mu_raw).unwrap();
+    let mut opt = AdamW::new(vars(&map), 0.0).unwrap();
+    for _ in 0..3 {
+        let recon = vae
+            .decode_unclamped(&vae.encode_detailed(&x).unwrap().mu_raw)
+            .unwrap();
+        let loss = (recon - &x).unwrap().abs().unwrap().mean_all().unwrap();
+        let grads = loss.backward().unwrap();
+        opt.apply(&grads, 1e-2).unwrap();
+    }
+    let after = vae.decode_unclamped(&vae.encode_detailed(&x).unwrap().mu_raw).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vae.safetensors");
+    map.save(&file).unwrap();
+    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&file], DType::F32, &dev).unwrap() };
+    let reloaded = WanVae::new(&cfg, vb).unwrap();
+    let again = reloaded
+        .decode_unclamped(&reloaded.encode_detailed(&x).unwrap().mu_raw)
+        .unwrap();
+    let changed = max_diff(&before, &after);
+    let drift = max_diff(&after, &again);
+    eprintln!("VAE output changed by {changed:.3e} in training; reload differs by {drift:.3e}");
+    assert!(changed > 1e-3, "training did not change the VAE ({changed})");
+    assert!(drift < 1e-5, "reloaded VAE differs from the trained one by {drift}");
+}
+
+/// The same for the unified model: a flow-loss step, save, reload, identical velocity.
+#[test]
+fn trained_showo2_reloads_to_the_model_that_was_trained() {
+    let dev = Device::Cpu;
+    let cfg = tiny_showo2_config(64);
+    let map = VarMap::new();
+    let model = Showo2::new(&cfg, VarBuilder::from_varmap(&map, DType::F32, &dev)).unwrap();
+    let ids = LayoutIds {
+        bos: 50,
+        eos: 51,
+        boi: 52,
+        eoi: 53,
+        img_pad: 54,
+        pad: 55,
+    };
+    let t2i: Vec<T2iExample> = (0..2)
+        .map(|i| T2iExample {
+            latent: seeded(&[16, 8, 8], 40 + i, &dev),
+            caption: vec![1 + i as u32, 10],
+        })
+        .collect();
+    let mut opt = AdamW::new(vars(&map), 0.0).unwrap();
+    for _ in 0..3 {
+        let loss = flow_loss(&model, &t2i, ids, &mut rng(1)).unwrap();
+        let grads = loss.backward().unwrap();
+        opt.apply(&grads, 1e-2).unwrap();
+    }
+    let velocity = |m: &Showo2| {
+        // The loss at fixed noise and times is a deterministic function of the weights.
+        flow_loss(m, &t2i, ids, &mut rng(2))
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    let trained = velocity(&model);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("model.safetensors");
+    map.save(&file).unwrap();
+    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&file], DType::F32, &dev).unwrap() };
+    let reloaded = Showo2::new(&cfg, vb).unwrap();
+    let again = velocity(&reloaded);
+    eprintln!("flow loss of the trained model {trained:.6}, reloaded {again:.6}");
+    assert!(
+        (trained - again).abs() < 1e-4 * trained.abs().max(1.0),
+        "reloaded model differs: {trained} vs {again}"
     );
 }

@@ -6,7 +6,7 @@ use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
 use super::config::FlowHeadConfig;
-use super::layers::{RmsNorm, attention, linear, linear_no_bias, repeat_kv};
+use super::layers::{RmsNorm, attention, linear, linear_no_bias, linear_zero, repeat_kv};
 use super::qwen2::{KvCache, append_kv};
 use super::rope;
 
@@ -137,7 +137,7 @@ impl ModulatedBlock {
                 cfg.rms_norm_eps,
                 vb.pp("post_attention_layernorm"),
             )?,
-            ada_ln: linear(d, 6 * d, vb.pp("adaLN_modulation").pp("1"))?,
+            ada_ln: linear_zero(d, 6 * d, vb.pp("adaLN_modulation").pp("1"))?,
         })
     }
 
@@ -190,8 +190,8 @@ impl FinalLayer {
         let d = cfg.hidden_size;
         Ok(Self {
             norm_final: RmsNorm::new(d, cfg.final_norm_eps, vb.pp("norm_final"))?,
-            linear: linear(d, out, vb.pp("linear"))?,
-            ada_ln: linear(d, 2 * d, vb.pp("adaLN_modulation").pp("1"))?,
+            linear: linear_zero(d, out, vb.pp("linear"))?,
+            ada_ln: linear_zero(d, 2 * d, vb.pp("adaLN_modulation").pp("1"))?,
         })
     }
 

@@ -5,7 +5,7 @@
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{D, DType, Module, Result, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::{Init, Linear, VarBuilder};
 
 /// RMSNorm computed in f32 and cast back before the gain, as HF Qwen2 and Show-o2 do.
 #[derive(Debug, Clone)]
@@ -16,8 +16,10 @@ pub struct RmsNorm {
 
 impl RmsNorm {
     pub fn new(size: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+        // The hint only matters when training from scratch (a loaded checkpoint ignores it):
+        // a zero gain would silence every block it feeds.
         Ok(Self {
-            weight: vb.get(size, "weight")?,
+            weight: vb.get_with_hints(size, "weight", Init::Const(1.0))?,
             eps,
         })
     }
@@ -44,8 +46,8 @@ pub struct LayerNorm {
 impl LayerNorm {
     pub fn new(size: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
-            weight: vb.get(size, "weight")?,
-            bias: vb.get(size, "bias")?,
+            weight: vb.get_with_hints(size, "weight", Init::Const(1.0))?,
+            bias: vb.get_with_hints(size, "bias", Init::Const(0.0))?,
             eps,
         })
     }
@@ -72,6 +74,24 @@ pub fn linear(i: usize, o: usize, vb: VarBuilder) -> Result<Linear> {
 
 pub fn linear_no_bias(i: usize, o: usize, vb: VarBuilder) -> Result<Linear> {
     candle_nn::linear_no_bias(i, o, vb)
+}
+
+/// A linear layer that starts at zero when trained from scratch: DiT's adaLN-Zero modulation
+/// and final projection, so every block starts as the identity and the velocity starts at 0.
+pub fn linear_zero(i: usize, o: usize, vb: VarBuilder) -> Result<Linear> {
+    let weight = vb.get_with_hints((o, i), "weight", Init::Const(0.0))?;
+    let bias = vb.get_with_hints(o, "bias", Init::Const(0.0))?;
+    Ok(Linear::new(weight, Some(bias)))
+}
+
+/// Learned embeddings (token table, position table) start small when trained from scratch:
+/// the token table is tied to the output head, where unit-variance rows would make the first
+/// logits huge.
+pub fn small_randn() -> Init {
+    Init::Randn {
+        mean: 0.0,
+        stdev: 0.02,
+    }
 }
 
 /// A projection that is either dense or GGML-quantized (q8_0 / q4_0 / k-quants), so the LLM,

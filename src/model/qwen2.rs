@@ -221,7 +221,12 @@ impl Qwen2 {
     /// `vb` points at `showo`; `vocab` is the resized vocabulary (`llm_vocab_size`).
     pub fn new(cfg: &Qwen2Config, vocab: usize, vb: VarBuilder) -> Result<Self> {
         let m = vb.pp("model");
-        let embed_tokens = candle_nn::embedding(vocab, cfg.hidden_size, m.pp("embed_tokens"))?;
+        let table = m.pp("embed_tokens").get_with_hints(
+            (vocab, cfg.hidden_size),
+            "weight",
+            super::layers::small_randn(),
+        )?;
+        let embed_tokens = candle_nn::Embedding::new(table, cfg.hidden_size);
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| DecoderLayer::new(cfg, m.pp("layers").pp(i)))
             .collect::<Result<_>>()?;

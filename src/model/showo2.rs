@@ -56,7 +56,7 @@ impl Showo2 {
         let llm = Qwen2::new(&cfg.llm, s.llm_vocab_size, vb.pp("showo"))?;
         let position_embedding = vb
             .pp("position_embedding")
-            .get((grid * grid, clip), "weight")?;
+            .get_with_hints((grid * grid, clip), "weight", super::layers::small_randn())?;
         Ok(Self {
             llm,
             image_embedder_und: PatchEmbed::new(c, clip, p, vb.pp("image_embedder_und"))?,

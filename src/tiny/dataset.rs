@@ -35,7 +35,7 @@ impl Split {
 }
 
 /// What a sample is for; each task draws its own seeds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Task {
     Image = 0,
     Clip = 1,
@@ -50,6 +50,16 @@ fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// The seed of a sample's words (caption, question, dropout) for draw `variant`; draw 0 uses
+/// the sample's own seed.
+fn variant_seed(seed: u64, variant: u64) -> u64 {
+    if variant == 0 {
+        seed
+    } else {
+        mix(seed ^ mix(variant))
+    }
 }
 
 /// A picture and one caption for it ("" when dropped for guidance).
@@ -141,11 +151,19 @@ impl WorldDataset {
     }
 
     pub fn captioned_image(&self, index: u64) -> CaptionedImage {
+        self.captioned_image_variant(index, 0)
+    }
+
+    /// Sample `index`'s picture with caption draw `variant` (0 = `captioned_image`): the same
+    /// scene described anew, so training can revisit a picture (and its cached latent) with
+    /// other words and another dropout draw.
+    pub fn captioned_image_variant(&self, index: u64, variant: u64) -> CaptionedImage {
         let seed = self.seed(Task::TextToImage, index);
         let scene = Scene::generate(seed);
-        let mut rng = rng_for(seed, Stream::Caption);
+        let words = variant_seed(seed, variant);
+        let mut rng = rng_for(words, Stream::Caption);
         let caption = scene_caption(&scene, &mut rng);
-        let dropped = rng_for(seed, Stream::Dataset).random_bool(self.caption_dropout);
+        let dropped = rng_for(words, Stream::Dataset).random_bool(self.caption_dropout);
         CaptionedImage {
             seed,
             image: scene.render(self.resolution),
@@ -155,10 +173,16 @@ impl WorldDataset {
     }
 
     pub fn image_question(&self, index: u64) -> ImageQuestion {
+        self.image_question_variant(index, 0)
+    }
+
+    /// Sample `index`'s picture with question draw `variant` (0 = `image_question`).
+    pub fn image_question_variant(&self, index: u64, variant: u64) -> ImageQuestion {
         let seed = self.seed(Task::ImageQuestion, index);
         let scene = Scene::generate(seed);
-        let mut questions = scene_questions(&scene, &mut rng_for(seed, Stream::Question));
-        let chosen = rng_for(seed, Stream::Dataset).random_range(0..questions.len());
+        let words = variant_seed(seed, variant);
+        let mut questions = scene_questions(&scene, &mut rng_for(words, Stream::Question));
+        let chosen = rng_for(words, Stream::Dataset).random_range(0..questions.len());
         ImageQuestion {
             seed,
             image: scene.render(self.resolution),
@@ -168,10 +192,16 @@ impl WorldDataset {
     }
 
     pub fn clip_question(&self, index: u64) -> ClipQuestion {
+        self.clip_question_variant(index, 0)
+    }
+
+    /// Sample `index`'s clip with question draw `variant` (0 = `clip_question`).
+    pub fn clip_question_variant(&self, index: u64, variant: u64) -> ClipQuestion {
         let seed = self.seed(Task::ClipQuestion, index);
         let clip = self.make_clip(seed);
-        let mut questions = clip_questions(&clip, &mut rng_for(seed, Stream::Question));
-        let chosen = rng_for(seed, Stream::Dataset).random_range(0..questions.len());
+        let words = variant_seed(seed, variant);
+        let mut questions = clip_questions(&clip, &mut rng_for(words, Stream::Question));
+        let chosen = rng_for(words, Stream::Dataset).random_range(0..questions.len());
         ClipQuestion {
             seed,
             frames: clip.render(self.resolution),

@@ -7,10 +7,10 @@
 //! few hundred steps into `--out` and resume from there; loss curves go to `curves.csv` and
 //! `curves.png`. The finished folder is a Show-o2 checkpoint the studio loads like any other.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use candle_core::{DType, Device, IndexOp, Result, Tensor};
+use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use image::RgbImage;
 use rand_distr::{Distribution, StandardNormal};
@@ -23,7 +23,7 @@ use super::unified::{LayoutIds, QaExample, T2iExample, answer_loss, flow_loss, r
 use crate::model::Showo2;
 use crate::model::tokens::SpecialTokens;
 use crate::model::vae::{VaeConfig, WanVae};
-use crate::tiny::dataset::{WorldDataset, image_to_chw};
+use crate::tiny::dataset::{Task, WorldDataset, image_to_chw};
 
 /// Knobs of a training run (defaults = the shipped model).
 #[derive(Debug, Clone)]
@@ -51,16 +51,16 @@ impl TrainOptions {
         Self {
             out,
             resolution: 64,
-            vae_steps: 1200,
+            vae_steps: 2000,
             vae_batch: 8,
             vae_crop: 32,
-            steps: 4000,
-            t2i_batch: 12,
+            steps: 7000,
+            t2i_batch: 16,
             qa_batch: 8,
             clip_batch: 4,
             clip_frames_seen: 5,
-            lr: 2e-3,
-            vae_lr: 2e-3,
+            lr: 1e-3,
+            vae_lr: 1e-3,
             checkpoint_every: 200,
             seed: 2026,
         }
@@ -123,24 +123,19 @@ fn train_vae(
     let mut r = rng(opts.seed);
     let csv = opts.out.join("curves.csv");
     for step in opt.step..opts.vae_steps {
-        // The VAE is fully convolutional: random 32x32 crops (on the 8-px latent grid) train
-        // the same weights at a quarter of the cost of whole 64x64 pictures.
+        // The VAE is fully convolutional: 32x32 crops (on the 8-px latent grid) train the
+        // same weights at a quarter of the cost of whole 64x64 pictures. Three crops in four
+        // are centred on a shape: shapes are a small part of a picture, and random crops
+        // (mostly background) teach a VAE that renders every shape grey.
         let batch: Vec<RgbImage> = (0..opts.vae_batch as u64)
             .map(|i| {
-                let img = data.image(step as u64 * 1000 + i).1;
-                let (w, h) = img.dimensions();
-                let c = opts.vae_crop.min(w).min(h);
-                let cells_x = (w - c) / 8 + 1;
-                let cells_y = (h - c) / 8 + 1;
+                let (scene, img) = data.image(step as u64 * 1000 + i);
                 let k = (step as u64 * 31 + i * 17) as u32;
-                image::imageops::crop_imm(
-                    &img,
-                    (k % cells_x) * 8,
-                    ((k / cells_x) % cells_y) * 8,
-                    c,
-                    c,
-                )
-                .to_image()
+                let focus = (k % 4 != 0)
+                    .then(|| scene.shapes.get(k as usize / 4 % scene.shapes.len().max(1)))
+                    .flatten()
+                    .map(|s| s.centre);
+                vae_crop(&img, opts.vae_crop, focus, k)
             })
             .collect();
         let x = pixels(&batch.iter().collect::<Vec<_>>(), dev)?;
@@ -225,6 +220,26 @@ fn train_vae(
     });
     std::fs::write(&cfg_path, serde_json::to_string_pretty(&json)?)?;
     Ok(cfg)
+}
+
+/// A `crop`-sided square on the 8-px grid: around `focus` (normalised centre) if given,
+/// else at a position picked by `k`.
+fn vae_crop(img: &RgbImage, crop: u32, focus: Option<(f32, f32)>, k: u32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let c = crop.min(w).min(h);
+    let snap = |centre: f32, side: u32| {
+        let start = (centre * side as f32 - c as f32 / 2.0).round().max(0.0) as u32;
+        (start / 8 * 8).min(side - c)
+    };
+    let (x, y) = match focus {
+        Some((cx, cy)) => (snap(cx, w), snap(cy, h)),
+        None => {
+            let cells_x = (w - c) / 8 + 1;
+            let cells_y = (h - c) / 8 + 1;
+            ((k % cells_x) * 8, ((k / cells_x) % cells_y) * 8)
+        }
+    };
+    image::imageops::crop_imm(img, x, y, c, c).to_image()
 }
 
 fn load_vae(dir: &Path, cfg: &VaeConfig, dev: &Device) -> anyhow::Result<WanVae> {
@@ -326,46 +341,70 @@ fn train_unified(
             .get_ids()
             .to_vec())
     };
-    let latents = |imgs: &[&RgbImage]| -> Result<Tensor> {
-        vae.sample_deterministic(&pixels(imgs, dev)?)?.squeeze(2)
-    };
+    let mut cache = LatentCache::new(vae, dev);
     let csv = opts.out.join("curves.csv");
-    let started = Instant::now();
     for step in opt.step..opts.steps {
         let mut r = rng(opts.seed ^ (step as u64).wrapping_mul(0x9E37_79B9));
-        let t2i_src = data.captioned_images(step as u64, opts.t2i_batch);
-        let lat = latents(&t2i_src.iter().map(|c| &c.image).collect::<Vec<_>>())?;
+        let t2i_src: Vec<_> = pooled(step, opts.t2i_batch, T2I_POOL)
+            .map(|(slot, variant)| (slot, data.captioned_image_variant(slot, variant)))
+            .collect();
+        let lat = cache.latents(
+            Task::TextToImage,
+            &t2i_src
+                .iter()
+                .map(|(slot, c)| (*slot, vec![&c.image]))
+                .collect::<Vec<_>>(),
+        )?;
         let t2i: Vec<T2iExample> = t2i_src
             .iter()
-            .enumerate()
-            .map(|(i, c)| {
+            .zip(lat)
+            .map(|((_, c), latent)| {
                 Ok(T2iExample {
-                    latent: lat.i(i)?,
+                    latent: latent.squeeze(0)?,
                     caption: enc(&c.caption)?,
                 })
             })
             .collect::<anyhow::Result<_>>()?;
-        let qa_src = data.image_questions(step as u64, opts.qa_batch);
-        let qlat = latents(&qa_src.iter().map(|q| &q.image).collect::<Vec<_>>())?;
+        let qa_src: Vec<_> = pooled(step, opts.qa_batch, QA_POOL)
+            .map(|(slot, variant)| (slot, data.image_question_variant(slot, variant)))
+            .collect();
+        let qlat = cache.latents(
+            Task::ImageQuestion,
+            &qa_src
+                .iter()
+                .map(|(slot, q)| (*slot, vec![&q.image]))
+                .collect::<Vec<_>>(),
+        )?;
         let mut qa = Vec::new();
-        for (i, q) in qa_src.iter().enumerate() {
+        for ((_, q), visual) in qa_src.iter().zip(qlat) {
             qa.push(qa_example(
                 &text,
                 enc(&q.qa.question)?,
                 enc(&q.qa.answer)?,
                 s.eos,
-                qlat.i(i..i + 1)?,
+                visual,
             ));
         }
-        for c in data.clip_questions(step as u64, opts.clip_batch) {
-            let picked = uniform_frames(c.frames.len(), opts.clip_frames_seen);
-            let frames: Vec<&RgbImage> = picked.iter().map(|&k| &c.frames[k]).collect();
+        let clip_src: Vec<_> = pooled(step, opts.clip_batch, CLIP_POOL)
+            .map(|(slot, variant)| (slot, data.clip_question_variant(slot, variant)))
+            .collect();
+        let clat = cache.latents(
+            Task::ClipQuestion,
+            &clip_src
+                .iter()
+                .map(|(slot, c)| {
+                    let picked = uniform_frames(c.frames.len(), opts.clip_frames_seen);
+                    (*slot, picked.iter().map(|&k| &c.frames[k]).collect())
+                })
+                .collect::<Vec<_>>(),
+        )?;
+        for ((_, c), visual) in clip_src.iter().zip(clat) {
             qa.push(qa_example(
                 &text,
                 enc(&c.qa.question)?,
                 enc(&c.qa.answer)?,
                 s.eos,
-                latents(&frames)?,
+                visual,
             ));
         }
         let f = flow_loss(&model, &t2i, ids, &mut r)?;
@@ -391,10 +430,64 @@ fn train_unified(
             plot(&opts.out)?;
         }
     }
-    let _ = started;
     save_varmap_atomic(&map, &final_path)?;
     plot(&opts.out)?;
     Ok(())
+}
+
+/// Distinct pictures (and clips) phase 2 draws from. Sample `i` of a run is pool slot
+/// `i % POOL` with word draw `i / POOL`: every epoch revisits the same pictures, whose
+/// latents are cached, with fresh captions and questions.
+const T2I_POOL: u64 = 8192;
+const QA_POOL: u64 = 4096;
+const CLIP_POOL: u64 = 1024;
+
+/// (slot, variant) of the samples of batch `step`.
+fn pooled(step: usize, batch: usize, pool: u64) -> impl Iterator<Item = (u64, u64)> {
+    WorldDataset::batch_indices(step as u64, batch).map(move |i| (i % pool, i / pool))
+}
+
+/// Normalised VAE latents of pooled samples, encoded once. The VAE is frozen in phase 2, so
+/// re-encoding a revisited picture would only repeat work (it is most of a step's cost).
+struct LatentCache<'a> {
+    vae: &'a WanVae,
+    dev: &'a Device,
+    known: HashMap<(Task, u64), Tensor>,
+}
+
+impl<'a> LatentCache<'a> {
+    fn new(vae: &'a WanVae, dev: &'a Device) -> Self {
+        Self {
+            vae,
+            dev,
+            known: HashMap::new(),
+        }
+    }
+
+    /// Latents (frames, C, h, w) of each (slot, frames); the misses are encoded in one batch,
+    /// every frame on its own as the understanding path sees them.
+    fn latents(&mut self, task: Task, items: &[(u64, Vec<&RgbImage>)]) -> Result<Vec<Tensor>> {
+        let missing: Vec<&(u64, Vec<&RgbImage>)> = items
+            .iter()
+            .filter(|(slot, _)| !self.known.contains_key(&(task, *slot)))
+            .collect();
+        if !missing.is_empty() {
+            let frames: Vec<&RgbImage> = missing.iter().flat_map(|(_, f)| f.iter().copied()).collect();
+            let lat = self
+                .vae
+                .sample_deterministic(&pixels(&frames, self.dev)?)?
+                .squeeze(2)?;
+            let mut at = 0;
+            for (slot, f) in missing {
+                self.known.insert((task, *slot), lat.narrow(0, at, f.len())?);
+                at += f.len();
+            }
+        }
+        items
+            .iter()
+            .map(|(slot, _)| Ok(self.known[&(task, *slot)].clone()))
+            .collect()
+    }
 }
 
 fn qa_example(

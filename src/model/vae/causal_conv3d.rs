@@ -17,7 +17,12 @@ use super::cache::{FeatCache, Slot, next_tail};
 #[derive(Debug, Clone)]
 pub struct CausalConv3d {
     /// One 2-D kernel per time tap, (Cout, Cin, kh, kw); tap 0 reads the oldest frame.
+    /// Sliced once for inference. They are copies, so a trained (variable) weight is sliced
+    /// again on every call instead: a stale copy would freeze the kernel while the optimiser
+    /// updates the variable behind it.
     taps: Vec<Tensor>,
+    /// (Cout, Cin, kt, kh, kw), as loaded or as the training variable.
+    weight: Tensor,
     /// (1, 1, Cout, 1, 1), broadcast over (B, T, Cout, H, W).
     bias: Tensor,
     in_channels: usize,
@@ -66,10 +71,11 @@ impl CausalConv3d {
             candle_core::bail!("CausalConv3d: time stride must be at least 1");
         }
         let taps = (0..kt)
-            .map(|k| weight.narrow(2, k, 1)?.squeeze(2)?.contiguous())
+            .map(|k| tap(weight, k))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             taps,
+            weight: weight.clone(),
             bias: bias.reshape((1, 1, c_out, 1, 1))?,
             in_channels: c_in,
             stride_t,
@@ -130,10 +136,15 @@ impl CausalConv3d {
                 input.index_select(&Tensor::new(idx, input.device())?, 1)?
             };
             let (_, _, _, h, w) = frames.dims5()?;
+            let kernel = if self.weight.track_op() {
+                tap(&self.weight, k)?
+            } else {
+                self.taps[k].clone()
+            };
             // Fast-backward conv when training; plain candle conv2d otherwise.
             let y = crate::model::conv::conv2d(
                 &frames.reshape((b * n, c, h, w))?,
-                &self.taps[k],
+                &kernel,
                 self.pad_hw,
                 1,
             )?;
@@ -182,4 +193,9 @@ impl CausalConv3d {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.forward_with_history(x, None)
     }
+}
+
+/// Time tap `k` of a (Cout, Cin, kt, kh, kw) kernel as a contiguous (Cout, Cin, kh, kw) one.
+fn tap(weight: &Tensor, k: usize) -> Result<Tensor> {
+    weight.narrow(2, k, 1)?.squeeze(2)?.contiguous()
 }
