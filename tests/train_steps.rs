@@ -126,7 +126,9 @@ fn trained_vae_reloads_to_the_model_that_was_trained() {
     let map = VarMap::new();
     let vae = WanVae::new(&cfg, VarBuilder::from_varmap(&map, DType::F32, &dev)).unwrap();
     let x = (seeded(&[2, 3, 1, 16, 16], 7, &dev) * 0.5).unwrap();
-    let before = vae.decode_unclamped(&vae.encode_detailed(&x).unwrap().mu_raw).unwrap();
+    let before = vae
+        .decode_unclamped(&vae.encode_detailed(&x).unwrap().mu_raw)
+        .unwrap();
     let mut opt = AdamW::new(vars(&map), 0.0).unwrap();
     for _ in 0..3 {
         let recon = vae
@@ -136,7 +138,9 @@ fn trained_vae_reloads_to_the_model_that_was_trained() {
         let grads = loss.backward().unwrap();
         opt.apply(&grads, 1e-2).unwrap();
     }
-    let after = vae.decode_unclamped(&vae.encode_detailed(&x).unwrap().mu_raw).unwrap();
+    let after = vae
+        .decode_unclamped(&vae.encode_detailed(&x).unwrap().mu_raw)
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("vae.safetensors");
     map.save(&file).unwrap();
@@ -148,8 +152,14 @@ fn trained_vae_reloads_to_the_model_that_was_trained() {
     let changed = max_diff(&before, &after);
     let drift = max_diff(&after, &again);
     eprintln!("VAE output changed by {changed:.3e} in training; reload differs by {drift:.3e}");
-    assert!(changed > 1e-3, "training did not change the VAE ({changed})");
-    assert!(drift < 1e-5, "reloaded VAE differs from the trained one by {drift}");
+    assert!(
+        changed > 1e-3,
+        "training did not change the VAE ({changed})"
+    );
+    assert!(
+        drift < 1e-5,
+        "reloaded VAE differs from the trained one by {drift}"
+    );
 }
 
 /// The same for the unified model: a flow-loss step, save, reload, identical velocity.

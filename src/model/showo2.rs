@@ -54,9 +54,11 @@ impl Showo2 {
         );
         let grid = cfg.siglip.position_grid();
         let llm = Qwen2::new(&cfg.llm, s.llm_vocab_size, vb.pp("showo"))?;
-        let position_embedding = vb
-            .pp("position_embedding")
-            .get_with_hints((grid * grid, clip), "weight", super::layers::small_randn())?;
+        let position_embedding = vb.pp("position_embedding").get_with_hints(
+            (grid * grid, clip),
+            "weight",
+            super::layers::small_randn(),
+        )?;
         Ok(Self {
             llm,
             image_embedder_und: PatchEmbed::new(c, clip, p, vb.pp("image_embedder_und"))?,

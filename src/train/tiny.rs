@@ -472,14 +472,18 @@ impl<'a> LatentCache<'a> {
             .filter(|(slot, _)| !self.known.contains_key(&(task, *slot)))
             .collect();
         if !missing.is_empty() {
-            let frames: Vec<&RgbImage> = missing.iter().flat_map(|(_, f)| f.iter().copied()).collect();
+            let frames: Vec<&RgbImage> = missing
+                .iter()
+                .flat_map(|(_, f)| f.iter().copied())
+                .collect();
             let lat = self
                 .vae
                 .sample_deterministic(&pixels(&frames, self.dev)?)?
                 .squeeze(2)?;
             let mut at = 0;
             for (slot, f) in missing {
-                self.known.insert((task, *slot), lat.narrow(0, at, f.len())?);
+                self.known
+                    .insert((task, *slot), lat.narrow(0, at, f.len())?);
                 at += f.len();
             }
         }
