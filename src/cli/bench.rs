@@ -16,12 +16,15 @@ pub enum BenchCommand {
     Model(BenchArgs),
     /// Live-preview cost (latent->RGB map, full VAE decode) as a fraction of a flow step.
     Previews(super::bench_previews::PreviewBenchArgs),
+    /// The catalog's memory estimate next to the measured peak RSS of a real run on the CPU.
+    Memory(super::bench_memory::MemoryBenchArgs),
 }
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Model(args) => run_model(args),
         BenchCommand::Previews(args) => super::bench_previews::run(args),
+        BenchCommand::Memory(args) => super::bench_memory::run(args),
     }
 }
 

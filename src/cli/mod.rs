@@ -2,6 +2,7 @@
 
 mod ask;
 mod bench;
+mod bench_memory;
 mod bench_previews;
 mod common;
 mod convert;

@@ -96,6 +96,8 @@ pub struct ParamCounts {
     pub llm: u64,
     /// Everything else in the checkpoint: semantic layers, projectors, time embedding, flow head.
     pub rest: u64,
+    /// The model's own VAE, for models that ship one instead of naming a VAE component.
+    pub vae: Option<u64>,
 }
 
 /// The LLM shape, enough to estimate activation memory.
@@ -109,6 +111,49 @@ pub struct Geometry {
     pub intermediate: u64,
     /// Rows of the embedding table after the Show-o2 resize.
     pub vocab: u64,
+    /// The flow head and semantic layers, where they differ from the released Show-o2's
+    /// (which all share one head: 2048 wide, 32 heads; SigLIP-so400m semantic layers).
+    #[serde(default)]
+    pub around: Option<HeadGeometry>,
+}
+
+impl Geometry {
+    pub fn head_geometry(&self) -> HeadGeometry {
+        self.around.unwrap_or(HeadGeometry::SHOWO2)
+    }
+}
+
+/// Widths of the parts around the LLM, and the text budget of a text-to-image row.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HeadGeometry {
+    pub flow_hidden: u64,
+    pub flow_heads: u64,
+    pub flow_intermediate: u64,
+    pub semantic_width: u64,
+    pub semantic_heads: u64,
+    pub semantic_intermediate: u64,
+    /// Tokens around the image block in a text-to-image row (prompt budget + markers).
+    pub t2i_text_tokens: u64,
+    /// Rows are padded to at least this length (Show-o2's `max_seq_length`).
+    pub t2i_min_seq: u64,
+    /// Prompt and answer budget of a chat turn.
+    pub chat_text_tokens: u64,
+}
+
+impl HeadGeometry {
+    /// The released Show-o2 checkpoints (official inference scripts' budgets).
+    pub const SHOWO2: HeadGeometry = HeadGeometry {
+        flow_hidden: 2048,
+        flow_heads: 32,
+        flow_intermediate: 8192,
+        semantic_width: 1152,
+        semantic_heads: 16,
+        semantic_intermediate: 4304,
+        t2i_text_tokens: 256,
+        t2i_min_seq: 1024,
+        chat_text_tokens: 400,
+    };
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash)]
@@ -244,11 +289,17 @@ impl Catalog {
 
     /// Parameters of the VAE the model uses (from its components), if known.
     pub fn vae_params(&self, model: &ModelEntry) -> Option<(u64, Dtype)> {
-        model
-            .components
-            .iter()
-            .filter_map(|id| self.component(id))
-            .find_map(|c| Some((c.params?, c.stored_dtype.unwrap_or(Dtype::F32))))
+        let own = model
+            .params
+            .and_then(|p| p.vae)
+            .map(|n| (n, model.stored_dtype));
+        own.or_else(|| {
+            model
+                .components
+                .iter()
+                .filter_map(|id| self.component(id))
+                .find_map(|c| Some((c.params?, c.stored_dtype.unwrap_or(Dtype::F32))))
+        })
     }
 
     fn validate(&self) -> Result<(), String> {

@@ -10,23 +10,17 @@
 
 use std::fmt;
 
-use super::catalog::{Capability, Catalog, Dtype, ModelEntry};
+use super::catalog::{Capability, Catalog, Dtype, HeadGeometry, ModelEntry};
 use super::format_bytes;
 
-/// Show-o2's flow head is the same for 1.5B and 7B (hard-coded `DiffusionHeadConfig`).
-const FLOW_HIDDEN: u64 = 2048;
-const FLOW_HEADS: u64 = 32;
-const FLOW_MLP: u64 = 8192;
-/// The SigLIP semantic layers (so400m): width, heads, MLP, position-table size.
-const SIGLIP_WIDTH: u64 = 1152;
-const SIGLIP_HEADS: u64 = 16;
-const SIGLIP_MLP: u64 = 4304;
-/// Text budget around the image tokens in a T2I sequence (`max_text_len` 251 + 5 markers).
-const T2I_TEXT_TOKENS: u64 = 256;
-/// Prompt and answer budget for chat (system prompt, question, up to 300 answer tokens).
-const CHAT_TEXT_TOKENS: u64 = 400;
+// Show-o2's flow head is the same for 1.5B and 7B (hard-coded `DiffusionHeadConfig`), and so
+// are its SigLIP semantic layers and the scripts' text budgets: `HeadGeometry::SHOWO2`, unless
+// the catalog gives a model its own (the built-in tiny model).
 /// Wan2.1 VAE decode of one 432x432 frame in f32 peaks at about 0.5 GB (performance-anchors §5).
 const VAE_F32_BYTES_AT_432: f64 = 0.5e9;
+/// Parameters of the Wan2.1 VAE (width 96). A narrower VAE of the same architecture (the tiny
+/// model's, width 8) has activations narrower by the width ratio, sqrt of the parameter ratio.
+const WAN21_VAE_PARAMS: f64 = 126_892_531.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Device {
@@ -36,10 +30,12 @@ pub enum Device {
 }
 
 impl Device {
-    /// Runtime, allocator and context overhead that is there before any tensor.
+    /// Runtime, allocator and context overhead that is there before any tensor. On the CPU:
+    /// the process itself (code, tokenizer, allocator), measured at ~40 MB by `bench memory`
+    /// (the studio window adds its own, not counted here).
     fn overhead(self) -> u64 {
         match self {
-            Device::Cpu => 256 << 20,
+            Device::Cpu => 40 << 20,
             Device::Cuda => 640 << 20,
             Device::Metal => 384 << 20,
         }
@@ -155,20 +151,20 @@ impl Workload {
     }
 
     /// (batch, sequence length, image tokens per frame)
-    fn shape(self) -> (u64, u64, u64) {
+    fn shape(self, h: HeadGeometry) -> (u64, u64, u64) {
         let grid = (self.resolution() / 16).max(1) as u64; // VAE 8x, patch 2
         let image_tokens = grid * grid;
         match self {
             Self::TextToImage { .. } => {
-                (2, (image_tokens + T2I_TEXT_TOKENS).max(1024), image_tokens)
+                (2, (image_tokens + h.t2i_text_tokens).max(h.t2i_min_seq), image_tokens)
             }
-            Self::ImageChat { .. } => (1, image_tokens + 1 + CHAT_TEXT_TOKENS, image_tokens),
+            Self::ImageChat { .. } => (1, image_tokens + 1 + h.chat_text_tokens, image_tokens),
             Self::VideoChat { frames, .. } => {
                 // Each frame's grid is downsampled 2x (27x27 -> 14x14) before the LLM.
                 let per_frame = grid.div_ceil(2).pow(2);
                 (
                     1,
-                    per_frame * frames as u64 + 1 + CHAT_TEXT_TOKENS,
+                    per_frame * frames as u64 + 1 + h.chat_text_tokens,
                     image_tokens,
                 )
             }
@@ -368,7 +364,11 @@ pub fn estimate(
     device: Device,
 ) -> MemoryEstimate {
     let a = options.dtype.bytes();
-    let (batch, seq, image_tokens) = workload.shape();
+    let h = model
+        .geometry
+        .map(|g| g.head_geometry())
+        .unwrap_or(HeadGeometry::SHOWO2);
+    let (batch, seq, image_tokens) = workload.shape(h);
     let vae_on_cpu = options.vae_on_cpu && device != Device::Cpu;
 
     let (llm_weights, other_weights) = match model.params {
@@ -392,9 +392,13 @@ pub fn estimate(
             let attention = |heads: u64| batch * heads * seq * seq * 4;
             let llm_layer =
                 batch * seq * (4 * g.hidden + 3 * g.intermediate) * a + attention(g.heads);
-            let semantic = batch * image_tokens * (4 * SIGLIP_WIDTH + 3 * SIGLIP_MLP) * a
-                + batch * SIGLIP_HEADS * image_tokens * image_tokens * 4;
-            let flow = batch * seq * (4 * FLOW_HIDDEN + 3 * FLOW_MLP) * a + attention(FLOW_HEADS);
+            let semantic = batch
+                * image_tokens
+                * (4 * h.semantic_width + 3 * h.semantic_intermediate)
+                * a
+                + batch * h.semantic_heads * image_tokens * image_tokens * 4;
+            let flow = batch * seq * (4 * h.flow_hidden + 3 * h.flow_intermediate) * a
+                + attention(h.flow_heads);
             let head_dim = g.hidden / g.heads;
             let kv_cache = 2 * g.layers * seq * g.kv_heads * head_dim * a;
             match workload {
@@ -405,8 +409,12 @@ pub fn estimate(
         None => 0,
     };
     let pixels = (workload.resolution() as f64 / 432.0).powi(2);
+    let vae_width = catalog
+        .vae_params(model)
+        .map(|(n, _)| (n as f64 / WAN21_VAE_PARAMS).sqrt().min(1.0))
+        .unwrap_or(1.0);
     let vae_activations = match model.params {
-        Some(_) => (VAE_F32_BYTES_AT_432 * pixels * a as f64 / 4.0) as u64,
+        Some(_) => (VAE_F32_BYTES_AT_432 * pixels * vae_width * a as f64 / 4.0) as u64,
         None => 0,
     };
     MemoryEstimate {

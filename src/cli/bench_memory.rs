@@ -1,0 +1,136 @@
+//! `showo-studio bench memory`: the catalog's memory estimate for a model (what the models
+//! panel and `models estimate` show before loading) next to the peak resident memory (VmHWM)
+//! of really loading it and running a text-to-image on the CPU.
+//!
+//! `tiny` loads the built-in model and generates one picture. `1.5b` builds random weights
+//! with the real Show-o2-1.5B shapes in f32 plus a zero-weight Wan2.1 VAE of the real width,
+//! runs one CFG flow step of the image block and decodes the latent; it is compared with the
+//! catalog entry `show-o2-1.5B` at f32 and the grid's resolution.
+
+use anyhow::{Context, Result, bail};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use clap::Args;
+use showo::hub::catalog::{Catalog, Dtype};
+use showo::hub::format_bytes;
+use showo::hub::memory::{self, LoadOptions, MemoryEstimate, Workload};
+use showo::model::random;
+use showo::model::vae::{VaeConfig, WanVae};
+use showo::pipeline::Pipeline;
+use showo::pipeline::generate::{Control, GenerateRequest};
+
+#[derive(Args, Debug)]
+pub struct MemoryBenchArgs {
+    /// `tiny` (the built-in model) or `1.5b` (random weights, real Show-o2-1.5B shapes, f32).
+    #[arg(long, default_value = "tiny")]
+    model: String,
+    /// Token grid side for `1.5b` (27 = 432 px; a full-size CPU run takes many minutes).
+    #[arg(long, default_value_t = 4)]
+    grid: usize,
+}
+
+pub fn run(args: MemoryBenchArgs) -> Result<()> {
+    let catalog = Catalog::builtin();
+    let (label, estimate) = match args.model.as_str() {
+        "tiny" => run_tiny(&catalog)?,
+        "1.5b" => run_1_5b(&catalog, args.grid)?,
+        other => bail!("--model {other}: expected `tiny` or `1.5b`"),
+    };
+    let measured = peak_rss_bytes().context("reading VmHWM from /proc/self/status")?;
+    let predicted = estimate.device_peak();
+    println!("{label}");
+    println!(
+        "  estimate: weights {} (LLM {} + rest {} + VAE {}), activations {}, VAE working set {}, runtime {}",
+        format_bytes(estimate.llm_weights + estimate.other_weights + estimate.vae_weights),
+        format_bytes(estimate.llm_weights),
+        format_bytes(estimate.other_weights),
+        format_bytes(estimate.vae_weights),
+        format_bytes(estimate.activations),
+        format_bytes(estimate.vae_activations),
+        format_bytes(estimate.overhead),
+    );
+    println!(
+        "  estimated peak {}  measured peak RSS {}  estimate/measured {:.2}",
+        format_bytes(predicted),
+        format_bytes(measured),
+        predicted as f64 / measured as f64
+    );
+    // One machine-readable line for tests and scripts.
+    println!("memory-bench estimate_bytes={predicted} measured_bytes={measured}");
+    Ok(())
+}
+
+fn run_tiny(catalog: &Catalog) -> Result<(String, MemoryEstimate)> {
+    let entry = catalog.model("show-o2-tiny")?;
+    let resolution = entry.native_resolutions.first().copied().unwrap_or(64);
+    let workload = Workload::TextToImage { resolution };
+    let estimate = memory::estimate(
+        catalog,
+        entry,
+        LoadOptions::plain(Dtype::F32),
+        workload,
+        memory::Device::Cpu,
+    );
+    let dir = showo::assets::builtin_model_dir()
+        .context("the built-in model folder (assets/tiny) was not found")?;
+    let pipe = Pipeline::load(&dir, &Device::Cpu, DType::F32)
+        .with_context(|| format!("loading {}", dir.display()))?;
+    let req = GenerateRequest {
+        prompt: "a red circle on the left".into(),
+        steps: 10,
+        guidance: 4.0,
+        ..Default::default()
+    };
+    Control::none(|ctl| pipe.generate(&req, ctl))?;
+    Ok((
+        format!("built-in tiny model ({}), {workload}, f32, CPU", dir.display()),
+        estimate,
+    ))
+}
+
+fn run_1_5b(catalog: &Catalog, grid: usize) -> Result<(String, MemoryEstimate)> {
+    let entry = catalog.model("show-o2-1.5B")?;
+    let workload = Workload::TextToImage {
+        resolution: (grid * 16) as u32,
+    };
+    let estimate = memory::estimate(
+        catalog,
+        entry,
+        LoadOptions::plain(Dtype::F32),
+        workload,
+        memory::Device::Cpu,
+    );
+    let dev = Device::Cpu;
+    let cfg = random::showo2_1_5b_config(grid);
+    let (model, n) = random::random_showo2(&cfg, DType::F32, &dev, 7)?;
+    let vae = WanVae::new(&VaeConfig::wan21(), VarBuilder::zeros(DType::F32, &dev))?;
+    // What the sampler does per step: cached prompt and empty-prompt prefixes, the image
+    // block of both CFG rows, then one VAE decode of the result.
+    let vocab = cfg.showo.llm_vocab_size as u32;
+    let (bos, boi) = (vocab - 25, vocab - 16);
+    let mut cond = vec![bos];
+    cond.extend((0..16u32).map(|i| 10 + i));
+    cond.push(boi);
+    let prefix = model.prefill_generation(&[cond, vec![bos, boi]])?;
+    let c = cfg.showo.image_latent_dim;
+    let x = Tensor::randn(0f32, 1.0, (2, c, 2 * grid, 2 * grid), &dev)?;
+    let v = model.velocity(&prefix, &x, &Tensor::new(&[0.3f32, 0.3], &dev)?)?;
+    drop(prefix);
+    let latent = v.narrow(0, 0, 1)?.unsqueeze(2)?;
+    vae.decode(&latent)?;
+    Ok((
+        format!(
+            "random Show-o2-1.5B shapes ({:.2} B params) + Wan2.1 VAE, {workload}, f32, CPU",
+            n as f64 / 1e9
+        ),
+        estimate,
+    ))
+}
+
+/// Peak resident set size of this process (Linux VmHWM), in bytes.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
