@@ -2,6 +2,9 @@
 
 mod cli;
 
+#[global_allocator]
+static HEAP: cli::heap::CountingAlloc = cli::heap::CountingAlloc;
+
 fn main() -> anyhow::Result<()> {
     cli::run()
 }

@@ -29,38 +29,60 @@ pub struct MemoryBenchArgs {
     grid: usize,
 }
 
+/// What a run measured besides the process peak.
+struct Run {
+    label: String,
+    estimate: MemoryEstimate,
+    /// Heap held once the model (and VAE) are loaded: the weights as the CPU holds them.
+    loaded: u64,
+}
+
 pub fn run(args: MemoryBenchArgs) -> Result<()> {
     let catalog = Catalog::builtin();
-    let (label, estimate) = match args.model.as_str() {
+    let run = match args.model.as_str() {
         "tiny" => run_tiny(&catalog)?,
         "1.5b" => run_1_5b(&catalog, args.grid)?,
         other => bail!("--model {other}: expected `tiny` or `1.5b`"),
     };
-    let measured = peak_rss_bytes().context("reading VmHWM from /proc/self/status")?;
-    let predicted = estimate.device_peak();
-    println!("{label}");
+    let e = &run.estimate;
+    let measured = proc_status_bytes("VmHWM:").context("reading VmHWM from /proc/self/status")?;
+    let predicted = e.device_peak();
+    let weights = e.llm_weights + e.other_weights + e.vae_weights;
+    let heap_peak = super::heap::usage().1 as u64;
+    println!("{}", run.label);
     println!(
         "  estimate: weights {} (LLM {} + rest {} + VAE {}), activations {}, VAE working set {}, runtime {}",
-        format_bytes(estimate.llm_weights + estimate.other_weights + estimate.vae_weights),
-        format_bytes(estimate.llm_weights),
-        format_bytes(estimate.other_weights),
-        format_bytes(estimate.vae_weights),
-        format_bytes(estimate.activations),
-        format_bytes(estimate.vae_activations),
-        format_bytes(estimate.overhead),
+        format_bytes(weights),
+        format_bytes(e.llm_weights),
+        format_bytes(e.other_weights),
+        format_bytes(e.vae_weights),
+        format_bytes(e.activations),
+        format_bytes(e.vae_activations),
+        format_bytes(e.overhead),
     );
     println!(
-        "  estimated peak {}  measured peak RSS {}  estimate/measured {:.2}",
+        "  weights: estimated {}  measured (heap after loading) {}  estimate/measured {:.2}",
+        format_bytes(weights),
+        format_bytes(run.loaded),
+        weights as f64 / run.loaded.max(1) as f64
+    );
+    println!(
+        "  peak: estimated {}  measured peak RSS {}  estimate/measured {:.2}  (peak heap {})",
         format_bytes(predicted),
         format_bytes(measured),
-        predicted as f64 / measured as f64
+        predicted as f64 / measured as f64,
+        format_bytes(heap_peak)
     );
     // One machine-readable line for tests and scripts.
-    println!("memory-bench estimate_bytes={predicted} measured_bytes={measured}");
+    println!(
+        "memory-bench estimate_bytes={predicted} measured_bytes={measured} \
+         weights_estimate_bytes={weights} weights_measured_bytes={} heap_peak_bytes={heap_peak}",
+        run.loaded
+    );
     Ok(())
 }
 
-fn run_tiny(catalog: &Catalog) -> Result<(String, MemoryEstimate)> {
+fn run_tiny(catalog: &Catalog) -> Result<Run> {
     let entry = catalog.model("show-o2-tiny")?;
     let resolution = entry.native_resolutions.first().copied().unwrap_or(64);
     let workload = Workload::TextToImage { resolution };
@@ -75,6 +97,7 @@ fn run_tiny(catalog: &Catalog) -> Result<(String, MemoryEstimate)> {
         .context("the built-in model folder (assets/tiny) was not found")?;
     let pipe = Pipeline::load(&dir, &Device::Cpu, DType::F32)
         .with_context(|| format!("loading {}", dir.display()))?;
+    let loaded = super::heap::usage().0 as u64;
     let req = GenerateRequest {
         prompt: "a red circle on the left".into(),
         steps: 10,
@@ -82,13 +105,17 @@ fn run_tiny(catalog: &Catalog) -> Result<(String, MemoryEstimate)> {
         ..Default::default()
     };
     Control::none(|ctl| pipe.generate(&req, ctl))?;
-    Ok((
-        format!("built-in tiny model ({}), {workload}, f32, CPU", dir.display()),
+    Ok(Run {
+        label: format!(
+            "built-in tiny model ({}), {workload}, f32, CPU",
+            dir.display()
+        ),
         estimate,
-    ))
+        loaded,
+    })
 }
 
-fn run_1_5b(catalog: &Catalog, grid: usize) -> Result<(String, MemoryEstimate)> {
+fn run_1_5b(catalog: &Catalog, grid: usize) -> Result<Run> {
     let entry = catalog.model("show-o2-1.5B")?;
     let workload = Workload::TextToImage {
         resolution: (grid * 16) as u32,
@@ -104,6 +131,7 @@ fn run_1_5b(catalog: &Catalog, grid: usize) -> Result<(String, MemoryEstimate)> 
     let cfg = random::showo2_1_5b_config(grid);
     let (model, n) = random::random_showo2(&cfg, DType::F32, &dev, 7)?;
     let vae = WanVae::new(&VaeConfig::wan21(), VarBuilder::zeros(DType::F32, &dev))?;
+    let loaded = super::heap::usage().0 as u64;
     // What the sampler does per step: cached prompt and empty-prompt prefixes, the image
     // block of both CFG rows, then one VAE decode of the result.
     let vocab = cfg.showo.llm_vocab_size as u32;
@@ -118,19 +146,20 @@ fn run_1_5b(catalog: &Catalog, grid: usize) -> Result<(String, MemoryEstimate)> 
     drop(prefix);
     let latent = v.narrow(0, 0, 1)?.unsqueeze(2)?;
     vae.decode(&latent)?;
-    Ok((
-        format!(
+    Ok(Run {
+        label: format!(
             "random Show-o2-1.5B shapes ({:.2} B params) + Wan2.1 VAE, {workload}, f32, CPU",
             n as f64 / 1e9
         ),
         estimate,
-    ))
+        loaded,
+    })
 }
 
-/// Peak resident set size of this process (Linux VmHWM), in bytes.
-pub fn peak_rss_bytes() -> Option<u64> {
+/// A memory line of /proc/self/status (`VmHWM:` peak, `VmRSS:` now), in bytes (Linux).
+fn proc_status_bytes(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }

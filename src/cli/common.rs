@@ -8,7 +8,7 @@ use clap::Args;
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 use showo::media::{self, GenerationParams, GifRepeat};
-use showo::model::device::{DeviceChoice, parse_dtype};
+use showo::model::device::{DeviceChoice, parse_dtype, parse_llm_quant};
 use showo::pipeline::export;
 use showo::pipeline::generate::{Control, StepEvent};
 use showo::pipeline::{GenerateRequest, Generated, Pipeline, PreviewOptions};
@@ -25,6 +25,10 @@ pub struct ModelArgs {
     /// f32, bf16 or f16 (default: f32 on the CPU, bf16 on GPUs).
     #[arg(long)]
     pub dtype: Option<String>,
+    /// Quantize the LLM's linear layers while loading: none, q8_0, q4_0 or q4_k (q4_k needs
+    /// rows that are multiples of 256, as in the released 1.5B and 7B).
+    #[arg(long, default_value = "none")]
+    pub llm_quant: String,
 }
 
 impl ModelArgs {
@@ -55,7 +59,8 @@ impl ModelArgs {
         let spinner = ProgressBar::new_spinner();
         spinner.set_message(format!("loading {}", dir.display()));
         spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-        let pipe = Pipeline::load(&dir, &dev, dtype);
+        let quant = parse_llm_quant(&self.llm_quant)?;
+        let pipe = Pipeline::load_with(&dir, &dev, dtype, quant);
         spinner.finish_and_clear();
         Ok(pipe?)
     }

@@ -9,6 +9,7 @@ mod convert;
 mod eval_tiny;
 mod extend;
 mod generate;
+pub mod heap;
 mod inpaint;
 mod recall;
 mod studio;

@@ -31,11 +31,11 @@ pub enum Device {
 
 impl Device {
     /// Runtime, allocator and context overhead that is there before any tensor. On the CPU:
-    /// the process itself (code, tokenizer, allocator), measured at ~40 MB by `bench memory`
+    /// the process itself (code, tokenizer, allocator, matmul scratch), ~24 MB in `bench memory`
     /// (the studio window adds its own, not counted here).
     fn overhead(self) -> u64 {
         match self {
-            Device::Cpu => 40 << 20,
+            Device::Cpu => 24 << 20,
             Device::Cuda => 640 << 20,
             Device::Metal => 384 << 20,
         }
@@ -155,9 +155,11 @@ impl Workload {
         let grid = (self.resolution() / 16).max(1) as u64; // VAE 8x, patch 2
         let image_tokens = grid * grid;
         match self {
-            Self::TextToImage { .. } => {
-                (2, (image_tokens + h.t2i_text_tokens).max(h.t2i_min_seq), image_tokens)
-            }
+            Self::TextToImage { .. } => (
+                2,
+                (image_tokens + h.t2i_text_tokens).max(h.t2i_min_seq),
+                image_tokens,
+            ),
             Self::ImageChat { .. } => (1, image_tokens + 1 + h.chat_text_tokens, image_tokens),
             Self::VideoChat { frames, .. } => {
                 // Each frame's grid is downsampled 2x (27x27 -> 14x14) before the LLM.
@@ -392,11 +394,9 @@ pub fn estimate(
             let attention = |heads: u64| batch * heads * seq * seq * 4;
             let llm_layer =
                 batch * seq * (4 * g.hidden + 3 * g.intermediate) * a + attention(g.heads);
-            let semantic = batch
-                * image_tokens
-                * (4 * h.semantic_width + 3 * h.semantic_intermediate)
-                * a
-                + batch * h.semantic_heads * image_tokens * image_tokens * 4;
+            let semantic =
+                batch * image_tokens * (4 * h.semantic_width + 3 * h.semantic_intermediate) * a
+                    + batch * h.semantic_heads * image_tokens * image_tokens * 4;
             let flow = batch * seq * (4 * h.flow_hidden + 3 * h.flow_intermediate) * a
                 + attention(h.flow_heads);
             let head_dim = g.hidden / g.heads;

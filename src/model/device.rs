@@ -1,6 +1,7 @@
 //! Device and dtype selection: CPU everywhere (f32), CUDA / Metal behind cargo features
 //! (bf16 by default there, as the released checkpoints are stored).
 
+use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device};
 
 use super::error::ModelError;
@@ -82,6 +83,20 @@ pub fn parse_dtype(s: &str) -> Result<DType, ModelError> {
         _ => Err(ModelError::input(
             "--dtype",
             format!("{s:?} is not one of f32, bf16, f16"),
+        )),
+    }
+}
+
+/// An LLM quantization name as the CLI and the studio spell it (`none` = dense).
+pub fn parse_llm_quant(s: &str) -> Result<Option<GgmlDType>, ModelError> {
+    match s.to_ascii_lowercase().as_str() {
+        "none" | "dense" => Ok(None),
+        "q8_0" => Ok(Some(GgmlDType::Q8_0)),
+        "q4_0" => Ok(Some(GgmlDType::Q4_0)),
+        "q4_k" => Ok(Some(GgmlDType::Q4K)),
+        _ => Err(ModelError::input(
+            "--llm-quant",
+            format!("{s:?} is not one of none, q8_0, q4_0, q4_k"),
         )),
     }
 }

@@ -114,21 +114,69 @@ impl Proj {
         }))
     }
 
+    /// Loads the projection at `vb`, quantized as it is read when `quant` says so: the dense
+    /// weight is read from `quant`'s CPU view of the checkpoint one matrix at a time and only
+    /// its quantized blocks reach `vb`'s device, so a model whose dense LLM would not fit on
+    /// the device still loads. The bias stays dense.
+    pub fn load(
+        i: usize,
+        o: usize,
+        bias: bool,
+        vb: VarBuilder,
+        quant: Option<&QuantSource>,
+    ) -> Result<Self> {
+        let Some(q) = quant else {
+            return Self::new(i, o, bias, vb);
+        };
+        let cpu = q.cpu.pp(vb.prefix());
+        let weight = cpu.get((o, i), "weight")?;
+        let bias = if bias { Some(vb.get(o, "bias")?) } else { None };
+        Ok(Self::Quantized {
+            weight: quantize_onto(&weight, q.dtype, vb.device())?,
+            bias,
+        })
+    }
+
     /// The same projection with its weight quantized to `dtype` (rows must be a multiple of the
     /// block size: 32 for q8_0/q4_0, 256 for k-quants).
     pub fn quantized(&self, dtype: GgmlDType) -> Result<Self> {
         match self {
-            Self::Dense(l) => {
-                let w = l.weight().to_dtype(DType::F32)?;
-                let q = QTensor::quantize(&w, dtype)?;
-                Ok(Self::Quantized {
-                    weight: QMatMul::from_qtensor(q)?,
-                    bias: l.bias().cloned(),
-                })
-            }
+            Self::Dense(l) => Ok(Self::Quantized {
+                weight: quantize_onto(l.weight(), dtype, l.weight().device())?,
+                bias: l.bias().cloned(),
+            }),
             Self::Quantized { .. } => Ok(self.clone()),
         }
     }
+}
+
+/// Where quantized LLM projections are read from while loading: the checkpoint seen from the
+/// CPU (root of the weight names), and the GGML type to quantize to.
+#[derive(Clone)]
+pub struct QuantSource<'a> {
+    pub cpu: VarBuilder<'a>,
+    pub dtype: GgmlDType,
+}
+
+/// Quantizes a (rows, cols) weight on the CPU and places the blocks on `device`; names the
+/// block size when the row length does not divide into it.
+fn quantize_onto(
+    weight: &Tensor,
+    dtype: GgmlDType,
+    device: &candle_core::Device,
+) -> Result<QMatMul> {
+    let (_, cols) = weight.dims2()?;
+    let block = dtype.block_size();
+    if cols % block != 0 {
+        candle_core::bail!(
+            "cannot quantize a weight with rows of {cols} values to {dtype:?}: rows must be a \
+             multiple of its block size {block} (use q8_0 or q4_0, blocks of 32, for narrow models)"
+        );
+    }
+    let w = weight
+        .to_device(&candle_core::Device::Cpu)?
+        .to_dtype(DType::F32)?;
+    QMatMul::from_qtensor(QTensor::quantize_onto(&w, dtype, device)?)
 }
 
 impl Module for Proj {

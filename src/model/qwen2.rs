@@ -8,7 +8,7 @@ use candle_nn::{Embedding, Linear, VarBuilder};
 use super::config::Qwen2Config;
 use candle_core::quantized::GgmlDType;
 
-use super::layers::{Proj, RmsNorm, attention, linear_no_bias, repeat_kv};
+use super::layers::{Proj, QuantSource, RmsNorm, attention, repeat_kv};
 use super::rope::{self, Rotary};
 
 /// Per-layer cached keys and values, each (B, n_kv, L, head_dim), already rotated.
@@ -82,14 +82,15 @@ struct Attention {
 }
 
 impl Attention {
-    fn new(cfg: &Qwen2Config, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &Qwen2Config, vb: VarBuilder, q: Option<&QuantSource>) -> Result<Self> {
         let hd = cfg.head_dim();
         let (h, kv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
+        let d = cfg.hidden_size;
         Ok(Self {
-            q_proj: Proj::new(cfg.hidden_size, h * hd, true, vb.pp("q_proj"))?,
-            k_proj: Proj::new(cfg.hidden_size, kv * hd, true, vb.pp("k_proj"))?,
-            v_proj: Proj::new(cfg.hidden_size, kv * hd, true, vb.pp("v_proj"))?,
-            o_proj: Proj::new(h * hd, cfg.hidden_size, false, vb.pp("o_proj"))?,
+            q_proj: Proj::load(d, h * hd, true, vb.pp("q_proj"), q)?,
+            k_proj: Proj::load(d, kv * hd, true, vb.pp("k_proj"), q)?,
+            v_proj: Proj::load(d, kv * hd, true, vb.pp("v_proj"), q)?,
+            o_proj: Proj::load(h * hd, d, false, vb.pp("o_proj"), q)?,
             n_heads: h,
             n_kv: kv,
             head_dim: hd,
@@ -136,12 +137,12 @@ struct Mlp {
 }
 
 impl Mlp {
-    fn new(cfg: &Qwen2Config, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &Qwen2Config, vb: VarBuilder, q: Option<&QuantSource>) -> Result<Self> {
         let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
         Ok(Self {
-            gate_proj: Proj::new(h, i, false, vb.pp("gate_proj"))?,
-            up_proj: Proj::new(h, i, false, vb.pp("up_proj"))?,
-            down_proj: Proj::new(i, h, false, vb.pp("down_proj"))?,
+            gate_proj: Proj::load(h, i, false, vb.pp("gate_proj"), q)?,
+            up_proj: Proj::load(h, i, false, vb.pp("up_proj"), q)?,
+            down_proj: Proj::load(i, h, false, vb.pp("down_proj"), q)?,
         })
     }
 }
@@ -161,10 +162,10 @@ struct DecoderLayer {
 }
 
 impl DecoderLayer {
-    fn new(cfg: &Qwen2Config, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &Qwen2Config, vb: VarBuilder, q: Option<&QuantSource>) -> Result<Self> {
         Ok(Self {
-            self_attn: Attention::new(cfg, vb.pp("self_attn"))?,
-            mlp: Mlp::new(cfg, vb.pp("mlp"))?,
+            self_attn: Attention::new(cfg, vb.pp("self_attn"), q)?,
+            mlp: Mlp::new(cfg, vb.pp("mlp"), q)?,
             input_layernorm: RmsNorm::new(
                 cfg.hidden_size,
                 cfg.rms_norm_eps,
@@ -220,6 +221,17 @@ pub struct Qwen2 {
 impl Qwen2 {
     /// `vb` points at `showo`; `vocab` is the resized vocabulary (`llm_vocab_size`).
     pub fn new(cfg: &Qwen2Config, vocab: usize, vb: VarBuilder) -> Result<Self> {
+        Self::load(cfg, vocab, vb, None)
+    }
+
+    /// As `new`, with the decoder projections and lm_head quantized while loading when `q`
+    /// is given (embeddings and norms stay dense).
+    pub fn load(
+        cfg: &Qwen2Config,
+        vocab: usize,
+        vb: VarBuilder,
+        q: Option<&QuantSource>,
+    ) -> Result<Self> {
         let m = vb.pp("model");
         let table = m.pp("embed_tokens").get_with_hints(
             (vocab, cfg.hidden_size),
@@ -228,17 +240,19 @@ impl Qwen2 {
         )?;
         let embed_tokens = candle_nn::Embedding::new(table, cfg.hidden_size);
         let layers = (0..cfg.num_hidden_layers)
-            .map(|i| DecoderLayer::new(cfg, m.pp("layers").pp(i)))
+            .map(|i| DecoderLayer::new(cfg, m.pp("layers").pp(i), q))
             .collect::<Result<_>>()?;
         let norm = RmsNorm::new(cfg.hidden_size, cfg.rms_norm_eps, m.pp("norm"))?;
         // Tied checkpoints (1.5B) may omit lm_head; untied ones (7B) must carry it.
-        let lm_head = Proj::Dense(
-            if vb.contains_tensor("lm_head.weight") || !cfg.tie_word_embeddings {
-                linear_no_bias(cfg.hidden_size, vocab, vb.pp("lm_head"))?
-            } else {
-                Linear::new(embed_tokens.embeddings().clone(), None)
-            },
-        );
+        let lm_head = if vb.contains_tensor("lm_head.weight") || !cfg.tie_word_embeddings {
+            Proj::load(cfg.hidden_size, vocab, false, vb.pp("lm_head"), q)?
+        } else {
+            let tied = Proj::Dense(Linear::new(embed_tokens.embeddings().clone(), None));
+            match q {
+                Some(q) => tied.quantized(q.dtype)?,
+                None => tied,
+            }
+        };
         let rotary = Rotary::new(cfg.head_dim(), cfg.rope_theta, None);
         Ok(Self {
             embed_tokens,

@@ -45,6 +45,16 @@ pub struct ForwardOutput {
 
 impl Showo2 {
     pub fn new(cfg: &Showo2Config, vb: VarBuilder) -> Result<Self> {
+        Self::load(cfg, vb, None)
+    }
+
+    /// As `new`, with the LLM's projections quantized while loading when `llm_quant` is given
+    /// (see `Proj::load`): the dense LLM never has to fit on the device.
+    pub fn load(
+        cfg: &Showo2Config,
+        vb: VarBuilder,
+        llm_quant: Option<&super::layers::QuantSource>,
+    ) -> Result<Self> {
         let s = &cfg.showo;
         let (c, p, hidden, clip) = (
             s.image_latent_dim,
@@ -53,7 +63,7 @@ impl Showo2 {
             s.clip_latent_dim,
         );
         let grid = cfg.siglip.position_grid();
-        let llm = Qwen2::new(&cfg.llm, s.llm_vocab_size, vb.pp("showo"))?;
+        let llm = Qwen2::load(&cfg.llm, s.llm_vocab_size, vb.pp("showo"), llm_quant)?;
         let position_embedding = vb.pp("position_embedding").get_with_hints(
             (grid * grid, clip),
             "weight",

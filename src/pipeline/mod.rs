@@ -42,11 +42,12 @@ pub mod video;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
 use serde::Deserialize;
 
 use crate::media::MediaError;
+use crate::model::layers::QuantSource;
 use crate::model::tokenizer::{ShowoTokenizer, TokenizerError};
 use crate::model::vae::{VaeConfig, WanVae};
 use crate::model::weights::WeightStore;
@@ -180,6 +181,17 @@ pub struct Pipeline {
 impl Pipeline {
     /// Loads a checkpoint folder (layout in the module docs) onto `device` in `dtype`.
     pub fn load(dir: &Path, device: &Device, dtype: DType) -> Result<Self> {
+        Self::load_with(dir, device, dtype, None)
+    }
+
+    /// As `load`, with the LLM's linear layers quantized to `llm_quant` (q8_0, q4_0, q4_k...)
+    /// while they are read, so the dense LLM never sits on the device (the 7B on a 16 GB GPU).
+    pub fn load_with(
+        dir: &Path,
+        device: &Device,
+        dtype: DType,
+        llm_quant: Option<GgmlDType>,
+    ) -> Result<Self> {
         if !dir.is_dir() {
             return Err(PipelineError::Checkpoint {
                 path: dir.to_path_buf(),
@@ -189,11 +201,20 @@ impl Pipeline {
             });
         }
         let config = Showo2Config::from_dir(dir)?;
-        let vb = model_weights(dir, dtype, device)?;
-        let model = Showo2::new(&config, vb).map_err(|e| PipelineError::Checkpoint {
-            path: dir.to_path_buf(),
-            why: format!("weights do not match config.json: {e}"),
-        })?;
+        let store = open_weights(dir)?;
+        let vb = store.var_builder(dtype, device);
+        let quant = llm_quant.map(|q| QuantSource {
+            cpu: store.var_builder(DType::F32, &Device::Cpu),
+            dtype: q,
+        });
+        let model =
+            Showo2::load(&config, vb, quant.as_ref()).map_err(|e| PipelineError::Checkpoint {
+                path: dir.to_path_buf(),
+                why: match llm_quant {
+                    Some(q) => format!("weights do not load quantized to {q:?}: {e}"),
+                    None => format!("weights do not match config.json: {e}"),
+                },
+            })?;
         let tok_path = dir.join("tokenizer.json");
         if !tok_path.is_file() {
             return Err(PipelineError::Checkpoint {
@@ -239,7 +260,20 @@ impl Pipeline {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| dir.display().to_string());
-        Self::from_parts(model, Box::new(vae), tokenizer, settings, model_id)
+        let stored = dir.join(LatentRgbMap::FILE);
+        let preview_map = if stored.is_file() {
+            Some(LatentRgbMap::load(&stored, config.showo.image_latent_dim)?)
+        } else {
+            None
+        };
+        Self::assemble(
+            model,
+            Box::new(vae),
+            tokenizer,
+            settings,
+            model_id,
+            preview_map,
+        )
     }
 
     /// Assembles a pipeline from loaded parts (fits the preview map if the VAE is not Wan2.1).
@@ -250,11 +284,22 @@ impl Pipeline {
         settings: StudioSettings,
         model_id: String,
     ) -> Result<Self> {
+        Self::assemble(model, vae, tokenizer, settings, model_id, None)
+    }
+
+    fn assemble(
+        model: Showo2,
+        vae: Box<dyn ImageCodec>,
+        tokenizer: ShowoTokenizer,
+        settings: StudioSettings,
+        model_id: String,
+        preview_map: Option<LatentRgbMap>,
+    ) -> Result<Self> {
         let c = model.config().showo.image_latent_dim;
-        let preview_map = if vae.is_wan21() && c == 16 {
-            LatentRgbMap::wan21()
-        } else {
-            preview::fit_latent_rgb(vae.as_ref(), c, model.device(), 0)?
+        let preview_map = match preview_map {
+            Some(map) => map,
+            None if vae.is_wan21() && c == 16 => LatentRgbMap::wan21(),
+            None => preview::fit_latent_rgb(vae.as_ref(), c, model.device(), 0)?,
         };
         Ok(Self {
             model,
@@ -350,7 +395,7 @@ impl StudioFile {
 
 /// The model weights of a checkpoint folder (safetensors, shards or PyTorch `.bin`, through
 /// the lazy, memory-mapped [`WeightStore`]).
-fn model_weights(dir: &Path, dtype: DType, dev: &Device) -> Result<VarBuilder<'static>> {
+fn open_weights(dir: &Path) -> Result<Arc<WeightStore>> {
     let store = WeightStore::open(dir).map_err(|e| PipelineError::Checkpoint {
         path: dir.to_path_buf(),
         why: format!(
@@ -358,7 +403,7 @@ fn model_weights(dir: &Path, dtype: DType, dev: &Device) -> Result<VarBuilder<'s
              pytorch_model.bin expected): {e}"
         ),
     })?;
-    Ok(Arc::new(store).var_builder(dtype, dev))
+    Ok(Arc::new(store))
 }
 
 /// The VAE next to the model (or in `vae/`): weights plus optional `vae_config.json`.

@@ -33,8 +33,9 @@ const WAN21_FACTORS: [[f32; 3]; 16] = [
 ];
 const WAN21_BIAS: [f32; 3] = [-0.1835, -0.0868, -0.3360];
 
-/// rgb = latentᵀ · factors + bias, in [-1, 1].
-#[derive(Debug, Clone, PartialEq)]
+/// rgb = latentᵀ · factors + bias, in [-1, 1]. Stored as `preview_map.json` next to a
+/// checkpoint whose VAE is not Wan2.1's (the built-in model), so loading need not fit it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LatentRgbMap {
     /// One row per latent channel.
     pub factors: Vec<[f32; 3]>,
@@ -172,6 +173,33 @@ pub fn upsample(img: &RgbImage, width: u32, height: u32) -> RgbImage {
 /// Fits a latent→RGB map for `codec` from its own decodes: a few smooth synthetic pictures are
 /// encoded and decoded again, the decodes are average-pooled to latent resolution, and
 /// `[latent, 1] -> rgb` is solved by (slightly ridge-regularised) least squares.
+impl LatentRgbMap {
+    pub const FILE: &'static str = "preview_map.json";
+
+    /// Reads a map written by `save`; `channels` is the model's latent width.
+    pub fn load(path: &std::path::Path, channels: usize) -> Result<Self> {
+        let bad = |why: String| super::PipelineError::Checkpoint {
+            path: path.to_path_buf(),
+            why,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let map: Self = serde_json::from_str(&text)
+            .map_err(|e| bad(format!("not a latent->RGB preview map: {e}")))?;
+        if map.factors.len() != channels {
+            return Err(bad(format!(
+                "has {} factor rows, expected {channels} (the model's image_latent_dim)",
+                map.factors.len()
+            )));
+        }
+        Ok(map)
+    }
+
+    pub fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(path, text)
+    }
+}
+
 pub fn fit_latent_rgb(
     codec: &dyn ImageCodec,
     channels: usize,

@@ -23,6 +23,7 @@ use super::unified::{LayoutIds, QaExample, T2iExample, answer_loss, flow_loss, r
 use crate::model::Showo2;
 use crate::model::tokens::SpecialTokens;
 use crate::model::vae::{VaeConfig, WanVae};
+use crate::pipeline::preview::LatentRgbMap;
 use crate::tiny::dataset::{Task, WorldDataset, image_to_chw};
 
 /// Knobs of a training run (defaults = the shipped model).
@@ -91,6 +92,18 @@ pub fn run(opts: &TrainOptions, progress: Progress) -> anyhow::Result<()> {
     let vae_cfg = train_vae(opts, &data, &dev, progress)?;
     let vae = load_vae(&opts.out, &vae_cfg, &dev)?;
     train_unified(opts, &data, &tokenizer, special, &vae, &dev, progress)?;
+    write_preview_map(&opts.out, &vae, &dev)?;
+    Ok(())
+}
+
+/// The live-preview latent->RGB map fitted to the trained VAE, shipped with the weights so
+/// loading the model does not have to fit it (Wan2.1's published factors do not apply).
+fn write_preview_map(out: &Path, vae: &WanVae, dev: &Device) -> anyhow::Result<()> {
+    let path = out.join(LatentRgbMap::FILE);
+    if !path.exists() {
+        let map = crate::pipeline::preview::fit_latent_rgb(vae, vae.config().z_dim, dev, 0)?;
+        map.save(&path)?;
+    }
     Ok(())
 }
 

@@ -21,8 +21,9 @@ pub struct CausalConv3d {
     /// again on every call instead: a stale copy would freeze the kernel while the optimiser
     /// updates the variable behind it.
     taps: Vec<Tensor>,
-    /// (Cout, Cin, kt, kh, kw), as loaded or as the training variable.
-    weight: Tensor,
+    /// The training variable (Cout, Cin, kt, kh, kw); None for loaded weights, whose taps are
+    /// all that is kept (holding both would double the VAE's memory).
+    variable: Option<Tensor>,
     /// (1, 1, Cout, 1, 1), broadcast over (B, T, Cout, H, W).
     bias: Tensor,
     in_channels: usize,
@@ -75,7 +76,7 @@ impl CausalConv3d {
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             taps,
-            weight: weight.clone(),
+            variable: weight.is_variable().then(|| weight.clone()),
             bias: bias.reshape((1, 1, c_out, 1, 1))?,
             in_channels: c_in,
             stride_t,
@@ -136,10 +137,9 @@ impl CausalConv3d {
                 input.index_select(&Tensor::new(idx, input.device())?, 1)?
             };
             let (_, _, _, h, w) = frames.dims5()?;
-            let kernel = if self.weight.track_op() {
-                tap(&self.weight, k)?
-            } else {
-                self.taps[k].clone()
+            let kernel = match &self.variable {
+                Some(w) => tap(w, k)?,
+                None => self.taps[k].clone(),
             };
             // Fast-backward conv when training; plain candle conv2d otherwise.
             let y = crate::model::conv::conv2d(
