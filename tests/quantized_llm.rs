@@ -122,11 +122,16 @@ fn quantizing_while_loading_equals_quantizing_after() {
 #[test]
 fn pipeline_loads_the_builtin_model_quantized() {
     use candle_core::Device;
-    use showo::pipeline::Pipeline;
     use showo::pipeline::generate::{Control, GenerateRequest};
+    use showo::pipeline::{LoadOptions, Pipeline};
 
     let dir = showo::assets::builtin_model_dir().expect("assets/tiny");
-    let pipe = Pipeline::load_with(&dir, &Device::Cpu, DType::F32, Some(GgmlDType::Q8_0)).unwrap();
+    let quantized = |q| LoadOptions {
+        llm_quant: Some(q),
+        ..Default::default()
+    };
+    let pipe =
+        Pipeline::load_with(&dir, &Device::Cpu, DType::F32, &quantized(GgmlDType::Q8_0)).unwrap();
     let req = GenerateRequest {
         prompt: "a red circle on the left".into(),
         steps: 4,
@@ -134,7 +139,8 @@ fn pipeline_loads_the_builtin_model_quantized() {
     };
     let out = Control::none(|ctl| pipe.generate(&req, ctl)).unwrap();
     assert_eq!(out.image.dimensions(), pipe.native_size());
-    let err = match Pipeline::load_with(&dir, &Device::Cpu, DType::F32, Some(GgmlDType::Q4K)) {
+    let err = match Pipeline::load_with(&dir, &Device::Cpu, DType::F32, &quantized(GgmlDType::Q4K))
+    {
         Ok(_) => panic!("q4_k on 128-wide rows must be refused"),
         Err(e) => e.to_string(),
     };

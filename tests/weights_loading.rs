@@ -841,3 +841,77 @@ fn malicious_pickles_are_refused_by_name() {
     let err = assert_refused(&path, "late os.system");
     assert!(err.to_string().contains("os.system"), "{err}");
 }
+
+/// The consent-based safetensors cache of a `.bin` checkpoint: nothing is written without
+/// consent, a conversion made with consent is bit-identical and reused by later loads (even
+/// without consent), and a changed `.bin` never reuses a stale conversion.
+#[test]
+fn bin_checkpoint_converts_once_into_the_safetensors_cache() {
+    use showo::model::weights::{BinCache, open_with_cache};
+
+    let Some(golden) = golden_model_dir() else {
+        return;
+    };
+    let tmp = TempDir::new("bin-cache");
+    let ckpt = tmp.join("ckpt");
+    std::fs::create_dir_all(&ckpt).unwrap();
+    std::fs::copy(
+        golden.join("pytorch_model.bin"),
+        ckpt.join("pytorch_model.bin"),
+    )
+    .unwrap();
+    std::fs::copy(golden.join("config.json"), ckpt.join("config.json")).unwrap();
+    let root = tmp.join("cache");
+    let want = reference(&golden);
+    let is_bin = |s: &WeightStore| {
+        s.files()
+            .iter()
+            .all(|f| f.extension().is_some_and(|e| e == "bin"))
+    };
+    let entries = |root: &Path| {
+        std::fs::read_dir(root)
+            .map(|d| d.filter_map(|e| e.ok()).count())
+            .unwrap_or(0)
+    };
+
+    let plain = open_with_cache(&ckpt, BinCache::UseIfPresent, Some(&root), |_, _| {}).unwrap();
+    assert!(is_bin(&plain), "no conversion exists yet: the .bin is read");
+    assert_eq!(entries(&root), 0, "nothing written without consent");
+
+    let mut reported = 0;
+    let converted = open_with_cache(&ckpt, BinCache::Convert, Some(&root), |done, total| {
+        assert!(done <= total);
+        reported = total;
+    })
+    .unwrap();
+    let from = converted.files()[0].to_path_buf();
+    assert!(!is_bin(&converted), "opened from {}", from.display());
+    assert!(
+        from.starts_with(&root),
+        "{} is not in the cache",
+        from.display()
+    );
+    assert!(reported > 0, "conversion progress was reported");
+    assert_same_tensors(&load_all(&converted), &want, "cached conversion");
+
+    let reused = open_with_cache(&ckpt, BinCache::UseIfPresent, Some(&root), |_, _| {
+        panic!("a second conversion")
+    })
+    .unwrap();
+    assert_eq!(
+        reused.files()[0],
+        from.as_path(),
+        "the conversion is reused"
+    );
+    let off = open_with_cache(&ckpt, BinCache::Off, Some(&root), |_, _| {}).unwrap();
+    assert!(is_bin(&off), "Off reads the .bin");
+
+    // A replaced checkpoint (other size and time) does not match the conversion any more.
+    let mut bytes = std::fs::read(ckpt.join("pytorch_model.bin")).unwrap();
+    bytes.extend_from_slice(&[0u8; 64]); // trailing bytes after the zip: still a valid archive
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(ckpt.join("pytorch_model.bin"), bytes).unwrap();
+    let stale = open_with_cache(&ckpt, BinCache::UseIfPresent, Some(&root), |_, _| {}).unwrap();
+    assert!(is_bin(&stale), "a stale conversion must not be used");
+    assert_eq!(entries(&root), 1);
+}

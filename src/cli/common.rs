@@ -9,9 +9,10 @@ use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 use showo::media::{self, GenerationParams, GifRepeat};
 use showo::model::device::{DeviceChoice, parse_dtype, parse_llm_quant};
+use showo::model::weights::BinCache;
 use showo::pipeline::export;
 use showo::pipeline::generate::{Control, StepEvent};
-use showo::pipeline::{GenerateRequest, Generated, Pipeline, PreviewOptions};
+use showo::pipeline::{GenerateRequest, Generated, LoadOptions, Pipeline, PreviewOptions};
 
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
@@ -29,6 +30,11 @@ pub struct ModelArgs {
     /// rows that are multiples of 256, as in the released 1.5B and 7B).
     #[arg(long, default_value = "none")]
     pub llm_quant: String,
+    /// A PyTorch .bin checkpoint (every released Show-o2) is converted once to a safetensors
+    /// cache (as much disk as the checkpoint, in ~/.cache/showo-studio) and memory-mapped on
+    /// later loads. Without this flag an existing conversion is used, none is made.
+    #[arg(long)]
+    pub cache_safetensors: bool,
 }
 
 impl ModelArgs {
@@ -60,7 +66,16 @@ impl ModelArgs {
         spinner.set_message(format!("loading {}", dir.display()));
         spinner.enable_steady_tick(std::time::Duration::from_millis(120));
         let quant = parse_llm_quant(&self.llm_quant)?;
-        let pipe = Pipeline::load_with(&dir, &dev, dtype, quant);
+        let options = LoadOptions {
+            llm_quant: quant,
+            bin_cache: if self.cache_safetensors {
+                BinCache::Convert
+            } else {
+                BinCache::UseIfPresent
+            },
+            cache_root: None,
+        };
+        let pipe = Pipeline::load_with(&dir, &dev, dtype, &options);
         spinner.finish_and_clear();
         Ok(pipe?)
     }

@@ -178,20 +178,32 @@ pub struct Pipeline {
     pub model_id: String,
 }
 
+/// How a checkpoint is loaded besides device and dtype.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Quantize the LLM's linear layers (q8_0, q4_0, q4_k...) while they are read, so the
+    /// dense LLM never sits on the device (the 7B on a 16 GB GPU).
+    pub llm_quant: Option<GgmlDType>,
+    /// A `.bin` checkpoint: use (or, with consent, make) a safetensors conversion.
+    pub bin_cache: crate::model::weights::BinCache,
+    /// Where conversions live (default: `weights::default_cache_root`).
+    pub cache_root: Option<PathBuf>,
+}
+
 impl Pipeline {
     /// Loads a checkpoint folder (layout in the module docs) onto `device` in `dtype`.
     pub fn load(dir: &Path, device: &Device, dtype: DType) -> Result<Self> {
-        Self::load_with(dir, device, dtype, None)
+        Self::load_with(dir, device, dtype, &LoadOptions::default())
     }
 
-    /// As `load`, with the LLM's linear layers quantized to `llm_quant` (q8_0, q4_0, q4_k...)
-    /// while they are read, so the dense LLM never sits on the device (the 7B on a 16 GB GPU).
+    /// As `load`, with `options`: a quantized LLM, and what to do with a `.bin` checkpoint.
     pub fn load_with(
         dir: &Path,
         device: &Device,
         dtype: DType,
-        llm_quant: Option<GgmlDType>,
+        options: &LoadOptions,
     ) -> Result<Self> {
+        let llm_quant = options.llm_quant;
         if !dir.is_dir() {
             return Err(PipelineError::Checkpoint {
                 path: dir.to_path_buf(),
@@ -201,7 +213,7 @@ impl Pipeline {
             });
         }
         let config = Showo2Config::from_dir(dir)?;
-        let store = open_weights(dir)?;
+        let store = open_weights(dir, options)?;
         let vb = store.var_builder(dtype, device);
         let quant = llm_quant.map(|q| QuantSource {
             cpu: store.var_builder(DType::F32, &Device::Cpu),
@@ -395,14 +407,20 @@ impl StudioFile {
 
 /// The model weights of a checkpoint folder (safetensors, shards or PyTorch `.bin`, through
 /// the lazy, memory-mapped [`WeightStore`]).
-fn open_weights(dir: &Path) -> Result<Arc<WeightStore>> {
-    let store = WeightStore::open(dir).map_err(|e| PipelineError::Checkpoint {
-        path: dir.to_path_buf(),
-        why: format!(
-            "cannot open the model weights (model.safetensors, model-*-of-*.safetensors or \
+fn open_weights(dir: &Path, options: &LoadOptions) -> Result<Arc<WeightStore>> {
+    let root = options
+        .cache_root
+        .clone()
+        .or_else(crate::model::weights::default_cache_root);
+    let store =
+        crate::model::weights::open_with_cache(dir, options.bin_cache, root.as_deref(), |_, _| {})
+            .map_err(|e| PipelineError::Checkpoint {
+                path: dir.to_path_buf(),
+                why: format!(
+                    "cannot open the model weights (model.safetensors, model-*-of-*.safetensors or \
              pytorch_model.bin expected): {e}"
-        ),
-    })?;
+                ),
+            })?;
     Ok(Arc::new(store))
 }
 

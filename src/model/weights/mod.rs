@@ -10,6 +10,7 @@
 //! (tied `showo.lm_head.weight` / `showo.model.embed_tokens.weight`), which simply means two
 //! entries pointing at the same bytes.
 
+mod bin_cache;
 mod convert;
 mod pickle;
 mod safetensors_source;
@@ -19,6 +20,7 @@ mod torch_source;
 
 use std::path::{Path, PathBuf};
 
+pub use bin_cache::{BinCache, default_cache_root, open_with_cache};
 pub use convert::{
     ConvertOptions, ConvertReport, convert_to_safetensors, convert_to_safetensors_with,
 };
