@@ -7,8 +7,8 @@ use image::{GrayImage, Luma, Rgba, RgbaImage};
 use showo::engine::testing::{PANIC_MARKER, ScriptedBackend};
 use showo::engine::{
     Attachment, ChatMessage, ChatOptions, ChatRequest, Engine, Event, GenerateRequest,
-    ImageSettings, InpaintRequest, JobId, JobKind, JobOutput, ModelSource, PreviewSettings, Role,
-    ThreadId, Unavailable, VideoFrame,
+    ImageSettings, InpaintRequest, JobId, JobKind, JobOutput, LoadSettings, ModelSource,
+    PreviewSettings, Role, ThreadId, Unavailable, VideoFrame,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -40,7 +40,10 @@ fn final_event(events: &[Event]) -> &Event {
 }
 
 fn load(engine: &Engine) {
-    let id = engine.submit(JobKind::LoadModel(ModelSource::BuiltIn));
+    let id = engine.submit(JobKind::LoadModel(
+        ModelSource::BuiltIn,
+        LoadSettings::default(),
+    ));
     let events = until_final(engine, id);
     assert!(
         matches!(
@@ -134,7 +137,10 @@ fn jobs_without_a_model_fail_with_a_hint() {
 #[test]
 fn the_unavailable_backend_refuses_to_load_and_says_why() {
     let engine = Engine::spawn(Box::new(Unavailable));
-    let id = engine.submit(JobKind::LoadModel(ModelSource::BuiltIn));
+    let id = engine.submit(JobKind::LoadModel(
+        ModelSource::BuiltIn,
+        LoadSettings::default(),
+    ));
     let events = until_final(&engine, id);
     match final_event(&events) {
         Event::Failed { error, .. } => assert!(error.contains("no Show-o2 backend"), "{error}"),
@@ -258,9 +264,10 @@ fn switching_models_unloads_the_old_one_first() {
     let engine = engine(0);
     load(&engine);
     let folder = tempfile::tempdir().expect("temp dir");
-    let id = engine.submit(JobKind::LoadModel(ModelSource::Folder(
-        folder.path().into(),
-    )));
+    let id = engine.submit(JobKind::LoadModel(
+        ModelSource::Folder(folder.path().into()),
+        LoadSettings::default(),
+    ));
     let events = until_final(&engine, id);
     let unloaded = events
         .iter()
@@ -270,9 +277,10 @@ fn switching_models_unloads_the_old_one_first() {
         .position(|e| matches!(e, Event::ModelLoaded(_)));
     assert!(unloaded.is_some() && unloaded < loaded, "{events:?}");
 
-    let missing = engine.submit(JobKind::LoadModel(ModelSource::Folder(
-        folder.path().join("missing"),
-    )));
+    let missing = engine.submit(JobKind::LoadModel(
+        ModelSource::Folder(folder.path().join("missing")),
+        LoadSettings::default(),
+    ));
     let events = until_final(&engine, missing);
     match final_event(&events) {
         Event::Failed { error, .. } => assert!(error.contains("does not exist"), "{error}"),
@@ -357,4 +365,80 @@ fn inpaint_changes_only_the_masked_pixels() {
 fn shutdown_ends_the_thread() {
     let engine = engine(0);
     assert!(engine.shutdown(WAIT));
+}
+
+/// The real backend honours the load settings the Models panel sends: the built-in model
+/// loads with a q8_0 LLM and says so, then generates; settings it cannot use fail the load
+/// with a message naming the setting, and the engine keeps serving.
+#[test]
+fn real_backend_loads_with_the_chosen_settings() {
+    let engine = Engine::spawn(Box::new(showo::engine::PipelineBackend::new()));
+    let quantized = LoadSettings {
+        llm_quant: "q8_0".into(),
+        ..LoadSettings::default()
+    };
+    let id = engine.submit(JobKind::LoadModel(ModelSource::BuiltIn, quantized.clone()));
+    let events = until_final(&engine, id);
+    let info = match final_event(&events) {
+        Event::Done {
+            output: JobOutput::Model(info),
+            ..
+        } => info.clone(),
+        other => panic!("load failed: {other:?}"),
+    };
+    assert_eq!(info.settings, quantized);
+    assert_eq!(info.device, "cpu");
+    assert!(info.dtype.contains("q8_0"), "{}", info.dtype);
+    assert!(info.image_generation && info.image_chat && info.video_chat);
+    assert!(
+        info.memory_bytes > 0 && info.parameters > 1_000_000,
+        "{info:?}"
+    );
+
+    let job = engine.submit(JobKind::Generate(GenerateRequest {
+        settings: ImageSettings {
+            prompt: "a blue square".into(),
+            steps: 3,
+            ..ImageSettings::default()
+        },
+        width: 64,
+        height: 64,
+    }));
+    let events = until_final(&engine, job);
+    assert!(
+        matches!(final_event(&events), Event::Done { .. }),
+        "{:?}",
+        final_event(&events)
+    );
+
+    for (bad, named) in [
+        (
+            LoadSettings {
+                llm_quant: "q3".into(),
+                ..LoadSettings::default()
+            },
+            "--llm-quant",
+        ),
+        (
+            LoadSettings {
+                dtype: Some("f8".into()),
+                ..LoadSettings::default()
+            },
+            "--dtype",
+        ),
+    ] {
+        let id = engine.submit(JobKind::LoadModel(ModelSource::BuiltIn, bad));
+        match final_event(&until_final(&engine, id)) {
+            Event::Failed { error, .. } => assert!(error.contains(named), "{error}"),
+            other => panic!("expected a failure naming {named}, got {other:?}"),
+        }
+    }
+    let id = engine.submit(JobKind::LoadModel(
+        ModelSource::BuiltIn,
+        LoadSettings::default(),
+    ));
+    assert!(matches!(
+        final_event(&until_final(&engine, id)),
+        Event::Done { .. }
+    ));
 }

@@ -774,3 +774,51 @@ fn a_background_pull_reports_over_a_channel_and_can_be_cancelled() {
     assert!(progress > 0);
     assert_eq!(report.files.len(), 6);
 }
+
+/// A downloaded model becomes one loadable folder: its repo's files and its components' side by
+/// side as links into the cache (no copies), which the checkpoint loader and config reader open.
+#[test]
+fn downloaded_model_is_linked_into_a_loadable_folder() {
+    let Some(fx) = Fixture::new() else { return };
+    let hub = fx.hub();
+    let cat = catalog("");
+    let model = cat.model(MODEL_ID).unwrap();
+    let links = tempfile::tempdir().unwrap();
+    let err = manager::load_folder(&hub, &cat, model, Path::new(""), links.path()).unwrap_err();
+    assert!(
+        err.to_string().contains("not fully installed") && err.to_string().contains("models pull"),
+        "{err}"
+    );
+    pull_all(&hub, &cat).unwrap();
+    for _ in 0..2 {
+        // Twice: a second call refreshes the links in place.
+        let dir = manager::load_folder(&hub, &cat, model, Path::new(""), links.path()).unwrap();
+        assert_eq!(dir, links.path().join(MODEL_ID));
+        for name in [
+            "config.json",
+            "qwen2_config.json",
+            "siglip/config.json",
+            "model.safetensors",
+            "vae_config.json",
+            "vae.safetensors",
+        ] {
+            let link = dir.join(name);
+            let meta = link
+                .symlink_metadata()
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                meta.file_type().is_symlink(),
+                "{name} is a link, not a copy"
+            );
+            let target = std::fs::read_link(&link).unwrap();
+            assert!(
+                target.starts_with(fx.cache.path().canonicalize().unwrap()),
+                "{name} -> {}",
+                target.display()
+            );
+        }
+        showo::model::Showo2Config::from_dir(&dir).unwrap();
+        let store = showo::model::weights::WeightStore::open(&dir).unwrap();
+        assert!(store.len() > 10);
+    }
+}

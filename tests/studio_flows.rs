@@ -821,3 +821,40 @@ impl egui::DroppedFile for DroppedPath {
         std::fs::read(&self.0).map_err(|e| e.to_string())
     }
 }
+
+/// The Models panel lists the catalog with honest capabilities and memory verdicts; a download
+/// asks first (size and destination) and starts nothing until confirmed; a catalog model loads
+/// by id with the panel's load settings.
+#[test]
+fn models_panel_catalog_asks_before_downloading_and_loads_by_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = studio(ScriptedBackend::new(), dir.path());
+    wait_for_model(&mut h);
+    click(&mut h, "Models");
+    assert!(shows(&h, "Show-o2 1.5B"));
+    assert!(shows(&h, "video chat: not supported by this checkpoint"));
+    click(&mut h, "Download show-o2-1.5B");
+    assert!(h.query_by_label("Confirm download").is_some());
+    assert!(h.state().models.catalog.message.is_none());
+    assert!(
+        !h.state().models.catalog.is_downloading(),
+        "nothing before confirmation"
+    );
+    click(&mut h, "Do not download");
+    assert!(h.query_by_label("Confirm download").is_none());
+    assert!(h.query_by_label("Download show-o2-1.5B").is_some());
+
+    h.state_mut().models.settings.llm_quant = "q8_0".into();
+    click(&mut h, "Load show-o2-tiny");
+    wait_for(&mut h, "the catalog model to load", |a| {
+        a.models
+            .loaded
+            .as_ref()
+            .is_some_and(|m| m.source == showo::engine::ModelSource::Catalog("show-o2-tiny".into()))
+    });
+    let info = h.state().models.loaded.clone().unwrap();
+    assert_eq!(
+        info.settings.llm_quant, "q8_0",
+        "the panel's settings went with the load"
+    );
+}

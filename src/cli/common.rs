@@ -16,8 +16,8 @@ use showo::pipeline::{GenerateRequest, Generated, LoadOptions, Pipeline, Preview
 
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
-    /// Show-o2 checkpoint folder (config.json, weights, tokenizer.json, VAE); default: the
-    /// built-in tiny model.
+    /// Show-o2 checkpoint folder (config.json, weights, tokenizer.json, VAE), or the id of a
+    /// downloaded catalog model (`showo-studio models list`); default: the built-in tiny model.
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// cpu, cuda[:N] or metal[:N].
@@ -40,6 +40,12 @@ pub struct ModelArgs {
 impl ModelArgs {
     pub fn folder(&self) -> Result<PathBuf> {
         if let Some(m) = &self.model {
+            if !m.exists()
+                && let Some(id) = m.to_str()
+                && let Ok(dir) = catalog_model_folder(id)
+            {
+                return Ok(dir);
+            }
             return Ok(m.clone());
         }
         showo::assets::builtin_model_dir().with_context(|| {
@@ -79,6 +85,26 @@ impl ModelArgs {
         spinner.finish_and_clear();
         Ok(pipe?)
     }
+}
+
+/// The load folder of a downloaded catalog model (links into the Hugging Face cache).
+pub fn catalog_model_folder(id: &str) -> Result<PathBuf> {
+    use showo::hub::{Catalog, Hub, HubConfig, manager};
+    let catalog = Catalog::builtin();
+    let model = catalog.model(id)?;
+    if model.is_builtin() {
+        return showo::assets::builtin_model_dir().context("the built-in model was not found");
+    }
+    let hub = Hub::new(HubConfig::from_env());
+    let links = showo::hub::model_links_root()
+        .context("no cache folder: set HOME, XDG_CACHE_HOME or SHOWO_CACHE_DIR")?;
+    Ok(manager::load_folder(
+        &hub,
+        &catalog,
+        model,
+        Path::new(""),
+        &links,
+    )?)
 }
 
 #[derive(Args, Debug, Clone)]

@@ -3,7 +3,7 @@
 
 use image::RgbaImage;
 
-use super::protocol::{Event, JobId, JobKind, JobOutput, ModelInfo, ModelSource};
+use super::protocol::{Event, JobId, JobKind, JobOutput, LoadSettings, ModelInfo, ModelSource};
 use super::worker::Control;
 
 /// Runs model work on the engine thread. Errors are user-facing strings that name the file,
@@ -13,6 +13,7 @@ pub trait Backend: Send {
     fn load(
         &mut self,
         source: &ModelSource,
+        settings: &LoadSettings,
         progress: &mut dyn FnMut(f32),
     ) -> Result<ModelInfo, String>;
 
@@ -101,6 +102,7 @@ impl Backend for Unavailable {
     fn load(
         &mut self,
         source: &ModelSource,
+        _settings: &LoadSettings,
         _progress: &mut dyn FnMut(f32),
     ) -> Result<ModelInfo, String> {
         Err(format!(

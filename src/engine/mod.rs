@@ -19,7 +19,7 @@ pub use pipeline_backend::PipelineBackend;
 pub use protocol::{
     Attachment, ChatMessage, ChatOptions, ChatRequest, Command, DescribeMaskRequest, Event,
     ExtendRequest, GenerateRequest, ImageSettings, InpaintRequest, Job, JobId, JobKind, JobOutput,
-    ModelInfo, ModelSource, PreviewSettings, Role, ThreadId, VideoFrame,
+    LoadSettings, ModelInfo, ModelSource, PreviewSettings, Role, ThreadId, VideoFrame,
 };
 pub use queue::JobQueue;
 pub use worker::Waker;

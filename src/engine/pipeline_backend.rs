@@ -2,23 +2,30 @@
 //! engine's plain request types into pipeline requests and streams steps, previews and tokens
 //! back through the [`JobContext`]. One pipeline (model + VAE + tokenizer) is resident.
 
-use std::path::PathBuf;
+use std::path::Path;
 
-use candle_core::{DType, Device};
+use candle_core::DType;
+use candle_core::quantized::GgmlDType;
 use image::{DynamicImage, GrayImage, RgbImage, RgbaImage};
 
 use super::backend::{Backend, JobContext};
-use super::protocol::{self, Attachment, JobKind, JobOutput, ModelInfo, ModelSource, Role};
+use super::protocol::{
+    self, Attachment, JobKind, JobOutput, LoadSettings, ModelInfo, ModelSource, Role,
+};
+use crate::hub::catalog::{Capability, Catalog, Dtype};
+use crate::hub::{Hub, HubConfig, manager, memory};
 use crate::media::{SampledFrame, SampledVideo};
-use crate::pipeline::Pipeline;
+use crate::model::device::{DeviceChoice, parse_dtype, parse_llm_quant};
+use crate::model::weights::BinCache;
 use crate::pipeline::chat::{self, ChatMessage};
 use crate::pipeline::decode::Sampling;
 use crate::pipeline::extend::ExtendRequest;
 use crate::pipeline::generate::{Control, GenerateRequest, StepEvent};
 use crate::pipeline::inpaint::InpaintRequest;
 use crate::pipeline::preview::PreviewOptions;
+use crate::pipeline::{LoadOptions, Pipeline};
 
-/// Runs the Show-o2 pipelines on the CPU (f32); GPU builds pick their device at load time.
+/// Runs the Show-o2 pipelines on the device and in the precision each load asks for.
 #[derive(Default)]
 pub struct PipelineBackend {
     pipeline: Option<Pipeline>,
@@ -174,39 +181,123 @@ impl Backend for PipelineBackend {
     fn load(
         &mut self,
         source: &ModelSource,
+        settings: &LoadSettings,
         progress: &mut dyn FnMut(f32),
     ) -> Result<ModelInfo, String> {
-        let dir: PathBuf = match source {
-            ModelSource::BuiltIn => crate::assets::builtin_model_dir().ok_or_else(|| {
+        let catalog = Catalog::builtin();
+        let builtin = || {
+            crate::assets::builtin_model_dir().ok_or_else(|| {
                 "the built-in model was not found (set SHOWO_TINY_DIR or reinstall)".to_owned()
-            })?,
-            ModelSource::Folder(p) => p.clone(),
+            })
         };
+        let (dir, entry) = match source {
+            ModelSource::BuiltIn => (builtin()?, catalog.model("show-o2-tiny").ok()),
+            ModelSource::Folder(p) => (p.clone(), None),
+            ModelSource::Catalog(id) => {
+                let entry = catalog.model(id).map_err(|e| e.to_string())?;
+                let dir = if entry.is_builtin() {
+                    builtin()?
+                } else {
+                    let hub = Hub::new(HubConfig::from_env());
+                    let links = crate::hub::model_links_root().ok_or(
+                        "no cache folder for model links: set HOME, XDG_CACHE_HOME or SHOWO_CACHE_DIR",
+                    )?;
+                    manager::load_folder(&hub, &catalog, entry, Path::new(""), &links)
+                        .map_err(|e| e.to_string())?
+                };
+                (dir, Some(entry))
+            }
+        };
+        let choice: DeviceChoice = settings
+            .device
+            .parse()
+            .map_err(|e| format!("device {:?}: {e}", settings.device))?;
+        let dtype = match &settings.dtype {
+            Some(d) => parse_dtype(d).map_err(|e| e.to_string())?,
+            None => choice.default_dtype(),
+        };
+        let llm_quant = parse_llm_quant(&settings.llm_quant).map_err(|e| e.to_string())?;
+        let device = choice.open().map_err(|e| e.to_string())?;
         self.pipeline = None; // one model resident: free the old one first
         progress(0.1);
-        let p = Pipeline::load(&dir, &Device::Cpu, DType::F32).map_err(|e| e.to_string())?;
+        let options = LoadOptions {
+            llm_quant,
+            bin_cache: if settings.convert_bin {
+                BinCache::Convert
+            } else {
+                BinCache::UseIfPresent
+            },
+            cache_root: None,
+        };
+        let p = Pipeline::load_with(&dir, &device, dtype, &options).map_err(|e| e.to_string())?;
         progress(1.0);
         let (w, _) = p.native_size();
-        let parameters = std::fs::metadata(dir.join("model.safetensors"))
-            .map(|m| m.len() / 4)
-            .unwrap_or(0);
+        let dtype_name = format!("{dtype:?}").to_lowercase();
+        let parameters = match entry.and_then(|e| e.params) {
+            Some(n) => n.llm + n.rest + n.vae.unwrap_or(0),
+            None => std::fs::metadata(dir.join("model.safetensors"))
+                .map(|m| m.len() / dtype.size_in_bytes() as u64)
+                .unwrap_or(0),
+        };
+        let memory_bytes = match entry {
+            Some(e) if e.params.is_some() => {
+                let estimate_options = memory::LoadOptions {
+                    dtype: match dtype {
+                        DType::BF16 => Dtype::Bf16,
+                        DType::F16 => Dtype::F16,
+                        _ => Dtype::F32,
+                    },
+                    llm_quant: llm_quant.map(|q| match q {
+                        GgmlDType::Q8_0 => memory::LlmQuant::Q8_0,
+                        _ => memory::LlmQuant::Q4K,
+                    }),
+                    vae_on_cpu: false,
+                };
+                let target = match choice {
+                    DeviceChoice::Cpu => memory::Device::Cpu,
+                    DeviceChoice::Cuda(_) => memory::Device::Cuda,
+                    DeviceChoice::Metal(_) => memory::Device::Metal,
+                };
+                memory::estimate(
+                    &catalog,
+                    e,
+                    estimate_options,
+                    memory::Workload::default_for(e),
+                    target,
+                )
+                .device_peak()
+            }
+            _ => parameters * dtype.size_in_bytes() as u64 * 5 / 4,
+        };
+        // Capabilities from the catalog where the model is in it; a bare folder is assumed to
+        // do everything the architecture can (the engine refuses what fails at run time).
+        let can = |c: Capability| entry.is_none_or(|e| e.supports(c));
         let info = ModelInfo {
-            name: if matches!(source, ModelSource::BuiltIn) {
-                crate::assets::builtin_model_id()
-            } else {
-                p.model_id.clone()
+            name: match source {
+                ModelSource::BuiltIn => crate::assets::builtin_model_id(),
+                ModelSource::Catalog(id) => {
+                    entry.map_or_else(|| id.clone(), |e| e.display_name.clone())
+                }
+                ModelSource::Folder(_) => p.model_id.clone(),
             },
             source: source.clone(),
-            resolutions: vec![w],
+            resolutions: entry
+                .map(|e| e.native_resolutions.clone())
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| vec![w]),
             pixel_grid: p.grid_px(),
-            image_generation: true,
-            image_chat: true,
-            video_chat: true,
+            image_generation: can(Capability::TextToImage),
+            image_chat: can(Capability::ImageChat),
+            video_chat: can(Capability::VideoChat),
             max_video_frames: p.settings.video_frames,
-            device: "cpu".into(),
-            dtype: "f32".into(),
+            device: settings.device.clone(),
+            dtype: match llm_quant {
+                Some(_) => format!("{dtype_name}, LLM {}", settings.llm_quant.to_lowercase()),
+                None => dtype_name,
+            },
             parameters,
-            memory_bytes: parameters * 4 * 2,
+            memory_bytes,
+            settings: settings.clone(),
         };
         self.pipeline = Some(p);
         Ok(info)
@@ -215,7 +306,7 @@ impl Backend for PipelineBackend {
     fn run(&mut self, job: &JobKind, ctx: &mut JobContext) -> Result<JobOutput, String> {
         let p = self.pipeline()?;
         match job {
-            JobKind::LoadModel(_) => Err("model loads are handled by the engine".into()),
+            JobKind::LoadModel(..) => Err("model loads are handled by the engine".into()),
             JobKind::Generate(r) => candidates(&r.settings, ctx, |mut req, ctl| {
                 req.size = Some((r.width, r.height));
                 Ok(p.generate(&req, ctl)?.image)

@@ -31,6 +31,8 @@ pub enum ModelSource {
     BuiltIn,
     /// A checkpoint folder (config.json, safetensors, tokenizer).
     Folder(PathBuf),
+    /// A downloaded model of the catalog (`models.toml`), by id.
+    Catalog(String),
 }
 
 impl fmt::Display for ModelSource {
@@ -38,7 +40,46 @@ impl fmt::Display for ModelSource {
         match self {
             ModelSource::BuiltIn => f.write_str("built-in tiny model"),
             ModelSource::Folder(path) => write!(f, "{}", path.display()),
+            ModelSource::Catalog(id) => f.write_str(id),
         }
+    }
+}
+
+/// How a model is loaded: where it runs, in which precision, whether the LLM is quantized,
+/// and whether a `.bin` checkpoint may be converted to a safetensors cache (disk, with consent).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LoadSettings {
+    /// "cpu", "cuda:0", "metal:0".
+    pub device: String,
+    /// "f32", "bf16", "f16"; None = the device's default (f32 on the CPU, bf16 on GPUs).
+    pub dtype: Option<String>,
+    /// "none", "q8_0", "q4_0" or "q4_k".
+    pub llm_quant: String,
+    /// The user agreed to convert `.bin` checkpoints into the safetensors cache.
+    pub convert_bin: bool,
+}
+
+impl Default for LoadSettings {
+    fn default() -> Self {
+        Self {
+            device: "cpu".into(),
+            dtype: None,
+            llm_quant: "none".into(),
+            convert_bin: false,
+        }
+    }
+}
+
+impl fmt::Display for LoadSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.device)?;
+        if let Some(d) = &self.dtype {
+            write!(f, ", {d}")?;
+        }
+        if self.llm_quant != "none" {
+            write!(f, ", LLM {}", self.llm_quant)?;
+        }
+        Ok(())
     }
 }
 
@@ -63,6 +104,9 @@ pub struct ModelInfo {
     pub parameters: u64,
     /// Estimated resident memory for weights plus working buffers, in bytes.
     pub memory_bytes: u64,
+    /// What it was loaded with (a reload with other settings is a new load).
+    #[serde(default)]
+    pub settings: LoadSettings,
 }
 
 /// How often and how large live previews of the flow steps are.
@@ -217,7 +261,7 @@ pub struct DescribeMaskRequest {
 /// What a job asks the engine to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobKind {
-    LoadModel(ModelSource),
+    LoadModel(ModelSource, LoadSettings),
     Generate(GenerateRequest),
     Inpaint(InpaintRequest),
     Extend(ExtendRequest),
@@ -239,7 +283,7 @@ impl JobKind {
             }
         }
         match self {
-            JobKind::LoadModel(source) => format!("Load {source}"),
+            JobKind::LoadModel(source, settings) => format!("Load {source} ({settings})"),
             JobKind::Generate(r) => format!(
                 "Generate {}x{}: {}",
                 r.width,
@@ -265,7 +309,7 @@ impl JobKind {
 
     /// Whether the job needs a resident model (everything except loading one).
     pub fn needs_model(&self) -> bool {
-        !matches!(self, JobKind::LoadModel(_))
+        !matches!(self, JobKind::LoadModel(..))
     }
 }
 

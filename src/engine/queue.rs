@@ -86,7 +86,7 @@ mod tests {
     fn job(id: u64) -> Job {
         Job {
             id: JobId(id),
-            kind: JobKind::LoadModel(ModelSource::BuiltIn),
+            kind: JobKind::LoadModel(ModelSource::BuiltIn, Default::default()),
         }
     }
 

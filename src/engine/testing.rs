@@ -14,7 +14,7 @@ use image::{GrayImage, Rgba, RgbaImage, imageops};
 use super::backend::{Backend, JobContext};
 use super::protocol::{
     Attachment, ChatRequest, DescribeMaskRequest, ExtendRequest, GenerateRequest, ImageSettings,
-    InpaintRequest, JobKind, JobOutput, ModelInfo, ModelSource, Role,
+    InpaintRequest, JobKind, JobOutput, LoadSettings, ModelInfo, ModelSource, Role,
 };
 
 /// A prompt containing this makes the scripted backend panic after its first step, to test
@@ -55,7 +55,7 @@ impl ScriptedBackend {
     }
 
     /// What `load` reports for `source`.
-    pub fn model_info(&self, source: &ModelSource) -> ModelInfo {
+    pub fn model_info(&self, source: &ModelSource, settings: &LoadSettings) -> ModelInfo {
         ModelInfo {
             name: "scripted test backend (not a model)".to_owned(),
             source: source.clone(),
@@ -65,10 +65,14 @@ impl ScriptedBackend {
             image_chat: true,
             video_chat: self.video_chat,
             max_video_frames: self.max_video_frames,
-            device: "cpu".to_owned(),
-            dtype: "f32".to_owned(),
+            device: settings.device.clone(),
+            dtype: match settings.llm_quant.as_str() {
+                "none" => settings.dtype.clone().unwrap_or_else(|| "f32".to_owned()),
+                q => format!("f32, LLM {q}"),
+            },
             parameters: 0,
             memory_bytes: 0,
+            settings: settings.clone(),
         }
     }
 
@@ -234,6 +238,7 @@ impl Backend for ScriptedBackend {
     fn load(
         &mut self,
         source: &ModelSource,
+        settings: &LoadSettings,
         progress: &mut dyn FnMut(f32),
     ) -> Result<ModelInfo, String> {
         if let ModelSource::Folder(path) = source {
@@ -243,7 +248,7 @@ impl Backend for ScriptedBackend {
             self.pause();
             progress(stage as f32 / 4.0);
         }
-        let info = self.model_info(source);
+        let info = self.model_info(source, settings);
         self.loaded = Some(info.clone());
         Ok(info)
     }
@@ -253,7 +258,7 @@ impl Backend for ScriptedBackend {
             return Err("scripted backend: run before load".to_owned());
         }
         match job {
-            JobKind::LoadModel(_) => Err("LoadModel is handled by the engine".to_owned()),
+            JobKind::LoadModel(..) => Err("LoadModel is handled by the engine".to_owned()),
             JobKind::Generate(r) => self.generate(r, ctx),
             JobKind::Inpaint(r) => self.inpaint(r, ctx),
             JobKind::Extend(r) => self.extend(r, ctx),

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
 use super::backend::{Backend, JobContext};
-use super::protocol::{Command, Event, Job, JobId, JobKind, JobOutput, ModelInfo, ModelSource};
+use super::protocol::{
+    Command, Event, Job, JobId, JobKind, JobOutput, LoadSettings, ModelInfo, ModelSource,
+};
 use super::queue::JobQueue;
 
 /// Called after every event, so a GUI can wake up and repaint.
@@ -168,14 +170,14 @@ impl Worker {
     fn run_job(&mut self, job: Job) {
         self.control.emit(Event::Started { job: job.id });
         match &job.kind {
-            JobKind::LoadModel(source) => self.load_model(job.id, source),
+            JobKind::LoadModel(source, settings) => self.load_model(job.id, source, settings),
             kind => self.run_model_job(job.id, kind),
         }
     }
 
-    fn load_model(&mut self, id: JobId, source: &ModelSource) {
+    fn load_model(&mut self, id: JobId, source: &ModelSource, settings: &LoadSettings) {
         if let Some(info) = &self.resident {
-            if info.source == *source {
+            if info.source == *source && info.settings == *settings {
                 let info = info.clone();
                 self.control.emit(Event::ModelLoaded(info.clone()));
                 self.control.emit(Event::Done {
@@ -197,7 +199,7 @@ impl Worker {
         let control = &mut self.control;
         let mut cancelled = false;
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            backend.load(source, &mut |progress| {
+            backend.load(source, settings, &mut |progress| {
                 control.emit(Event::ModelLoading { job: id, progress });
                 cancelled |= control.take_commands(Some(id));
             })
@@ -293,7 +295,7 @@ impl Worker {
             self.control.emit(Event::ModelUnloaded);
             let backend = &mut self.backend;
             let reloaded = catch_unwind(AssertUnwindSafe(|| {
-                backend.load(&previous.source, &mut |_| {})
+                backend.load(&previous.source, &previous.settings, &mut |_| {})
             }));
             if let Ok(Ok(info)) = reloaded {
                 self.resident = Some(info.clone());

@@ -543,3 +543,58 @@ fn snapshot_root(path: &std::path::Path, file: &str) -> Option<PathBuf> {
     }
     Some(dir)
 }
+
+/// A folder the pipeline can load a downloaded model from: the model repo's files and its
+/// components' (tokenizer, VAE) side by side, as symbolic links into the Hugging Face cache
+/// (nothing is copied). Made under `links_root/<id>`, refreshed on every call. A component
+/// file whose name the model repo already uses (the base LLM's `config.json`) is left out:
+/// the loader knows the released Qwen2.5 configs by id. The built-in model's folder is
+/// returned as it is.
+pub fn load_folder(
+    hub: &Hub,
+    catalog: &Catalog,
+    model: &ModelEntry,
+    app_root: &std::path::Path,
+    links_root: &std::path::Path,
+) -> Result<PathBuf, HubError> {
+    let found = installed(hub, catalog, model, app_root)?;
+    if model.local_path.is_some() {
+        return Ok(found.dir);
+    }
+    let dir = links_root.join(&model.id);
+    let io = |path: &std::path::Path, e: std::io::Error| HubError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| io(&dir, e))?;
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+    let own_repo = model.repo.as_deref();
+    // The model's own files first, so they win every name.
+    let mut files = found.files.clone();
+    files.sort_by_key(|(repo, _, _)| Some(repo.as_str()) != own_repo);
+    for (_, name, target) in &files {
+        let link = dir.join(name);
+        if link.symlink_metadata().is_ok() {
+            continue;
+        }
+        if let Some(parent) = link.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        }
+        let target = target.canonicalize().map_err(|e| io(target, e))?;
+        symlink(&target, &link).map_err(|e| io(&link, e))?;
+    }
+    Ok(dir)
+}
+
+#[cfg(unix)]
+fn symlink(target: &std::path::Path, link: &std::path::Path) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(target, link)
+}
+
+/// Windows needs developer mode for symbolic links; a copy always works there.
+#[cfg(not(unix))]
+fn symlink(target: &std::path::Path, link: &std::path::Path) -> std::io::Result<()> {
+    std::fs::copy(target, link).map(|_| ())
+}

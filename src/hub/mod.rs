@@ -110,6 +110,12 @@ pub enum HubError {
 }
 
 /// `5661862314` → `"5.66 GB"` (decimal units, as download sizes are usually shown).
+/// Where the folders of linked downloaded models live (`showo-studio/models` in the user's
+/// cache folder, beside the safetensors conversions).
+pub fn model_links_root() -> Option<PathBuf> {
+    crate::model::weights::default_cache_root().and_then(|c| c.parent().map(|p| p.join("models")))
+}
+
 pub fn format_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut value = bytes as f64;

@@ -5,6 +5,7 @@
 mod app;
 pub mod canvas;
 mod canvas_gpu;
+pub mod catalog;
 pub mod chat;
 pub mod files;
 mod frame_stats;

@@ -5,10 +5,15 @@ use std::path::PathBuf;
 
 use egui::Ui;
 
-use crate::engine::{Event, JobId, ModelInfo};
+use super::catalog::CatalogPanel;
+use crate::engine::{Event, JobId, LoadSettings, ModelInfo};
 
 #[derive(Default)]
 pub struct ModelsPanel {
+    /// Device, precision and quantization of the next load.
+    pub settings: LoadSettings,
+    /// The catalog: downloads, memory verdicts, loading catalog models.
+    pub catalog: CatalogPanel,
     pub loaded: Option<ModelInfo>,
     /// The job loading a model and its progress (0..=1).
     pub loading: Option<(JobId, f32)>,
@@ -22,6 +27,8 @@ pub struct ModelsPanel {
 pub enum ModelsAction {
     LoadBuiltIn,
     LoadFolder(PathBuf),
+    /// A downloaded model of the catalog, by id.
+    LoadCatalog(String),
     BrowseFolder,
 }
 
@@ -115,6 +122,7 @@ impl ModelsPanel {
         ui.separator();
         let busy = self.loading.is_some();
         ui.add_enabled_ui(!busy, |ui| {
+            load_settings_ui(ui, &mut self.settings);
             if ui
                 .button("Load built-in model")
                 .on_hover_text("The tiny Show-o2 that ships with the studio")
@@ -141,8 +149,75 @@ impl ModelsPanel {
                 action = Some(ModelsAction::LoadFolder(PathBuf::from(self.folder.trim())));
             }
         });
+        ui.separator();
+        egui::ScrollArea::vertical()
+            .id_salt("catalog")
+            .show(ui, |ui| {
+                if let Some(id) = self.catalog.ui(ui, &self.settings)
+                    && !busy
+                {
+                    action = Some(ModelsAction::LoadCatalog(id));
+                }
+            });
         action
     }
+}
+
+/// Where and how the next model loads. Only devices this build can use are offered.
+fn load_settings_ui(ui: &mut Ui, s: &mut LoadSettings) {
+    let devices = crate::model::device::enabled_backends();
+    egui::Grid::new("load settings")
+        .num_columns(2)
+        .show(ui, |ui| {
+            ui.label("Device");
+            egui::ComboBox::from_id_salt("device")
+                .selected_text(s.device.clone())
+                .show_ui(ui, |ui| {
+                    for d in devices {
+                        let name = if d == "cpu" {
+                            d.to_owned()
+                        } else {
+                            format!("{d}:0")
+                        };
+                        ui.selectable_value(&mut s.device, name.clone(), name);
+                    }
+                });
+            ui.end_row();
+            ui.label("Data type");
+            egui::ComboBox::from_id_salt("dtype")
+                .selected_text(s.dtype.clone().unwrap_or_else(|| "device default".into()))
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut s.dtype, None, "device default");
+                    for d in ["f32", "bf16", "f16"] {
+                        ui.selectable_value(&mut s.dtype, Some(d.to_owned()), d);
+                    }
+                });
+            ui.end_row();
+            ui.label("LLM weights");
+            egui::ComboBox::from_id_salt("llm quant")
+                .selected_text(s.llm_quant.clone())
+                .show_ui(ui, |ui| {
+                    for (q, hint) in [
+                        ("none", "dense"),
+                        ("q8_0", "8-bit, ~1/4 of f32"),
+                        ("q4_0", "4-bit"),
+                        ("q4_k", "4-bit k-quant (1.5B and 7B)"),
+                    ] {
+                        ui.selectable_value(&mut s.llm_quant, q.to_owned(), q)
+                            .on_hover_text(hint);
+                    }
+                });
+            ui.end_row();
+        });
+    ui.checkbox(
+        &mut s.convert_bin,
+        "Convert .bin checkpoints to a safetensors cache",
+    )
+    .on_hover_text(
+        "Released Show-o2 checkpoints are PyTorch .bin files. Converting once uses as much disk \
+         as the checkpoint (in ~/.cache/showo-studio) and makes every later load a fast \
+         memory map. Without it, an existing conversion is still used.",
+    );
 }
 
 fn yes_no(b: bool) -> String {

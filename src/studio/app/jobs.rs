@@ -14,8 +14,10 @@ impl StudioApp {
         id
     }
 
+    /// Loads `source` with the Models panel's load settings (device, dtype, quantization).
     pub fn load_model(&mut self, source: ModelSource) -> JobId {
-        let id = self.submit(JobKind::LoadModel(source), Purpose::LoadModel);
+        let settings = self.models.settings.clone();
+        let id = self.submit(JobKind::LoadModel(source, settings), Purpose::LoadModel);
         self.models.load_started(id);
         id
     }

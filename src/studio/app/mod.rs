@@ -396,6 +396,9 @@ impl StudioApp {
                 Some(ModelsAction::LoadFolder(path)) => {
                     self.load_model(ModelSource::Folder(path));
                 }
+                Some(ModelsAction::LoadCatalog(id)) => {
+                    self.load_model(ModelSource::Catalog(id));
+                }
                 Some(ModelsAction::BrowseFolder) => self.request_file(FileAction::PickModelFolder),
                 None => {}
             },
