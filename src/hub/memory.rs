@@ -819,7 +819,7 @@ mod tests {
     }
 
     #[test]
-    fn the_tiny_model_is_estimated_without_weights_and_fits() {
+    fn the_tiny_model_is_estimated_from_its_own_counts_and_fits() {
         let cat = Catalog::builtin();
         let tiny = cat.model("show-o2-tiny").unwrap();
         let budget = DeviceBudget {
@@ -835,7 +835,9 @@ mod tests {
             budget,
         );
         assert_eq!(a.fit, Fit::Fits);
-        assert!(!a.estimate.weights_known);
-        assert!(a.message().contains("weights not counted"));
+        assert!(a.estimate.weights_known);
+        // Its own VAE (width 8) and head geometry, not the released Show-o2's.
+        assert_eq!(a.estimate.vae_weights, 924_491 * 4);
+        assert!(a.estimate.device_peak() < 64 << 20, "{:?}", a.estimate);
     }
 }

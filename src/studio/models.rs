@@ -169,7 +169,7 @@ fn load_settings_ui(ui: &mut Ui, s: &mut LoadSettings) {
     egui::Grid::new("load settings")
         .num_columns(2)
         .show(ui, |ui| {
-            ui.label("Device");
+            let label = ui.label("Device");
             egui::ComboBox::from_id_salt("device")
                 .selected_text(s.device.clone())
                 .show_ui(ui, |ui| {
@@ -181,9 +181,11 @@ fn load_settings_ui(ui: &mut Ui, s: &mut LoadSettings) {
                         };
                         ui.selectable_value(&mut s.device, name.clone(), name);
                     }
-                });
+                })
+                .response
+                .labelled_by(label.id);
             ui.end_row();
-            ui.label("Data type");
+            let label = ui.label("Data type");
             egui::ComboBox::from_id_salt("dtype")
                 .selected_text(s.dtype.clone().unwrap_or_else(|| "device default".into()))
                 .show_ui(ui, |ui| {
@@ -191,9 +193,11 @@ fn load_settings_ui(ui: &mut Ui, s: &mut LoadSettings) {
                     for d in ["f32", "bf16", "f16"] {
                         ui.selectable_value(&mut s.dtype, Some(d.to_owned()), d);
                     }
-                });
+                })
+                .response
+                .labelled_by(label.id);
             ui.end_row();
-            ui.label("LLM weights");
+            let label = ui.label("LLM weights");
             egui::ComboBox::from_id_salt("llm quant")
                 .selected_text(s.llm_quant.clone())
                 .show_ui(ui, |ui| {
@@ -206,7 +210,9 @@ fn load_settings_ui(ui: &mut Ui, s: &mut LoadSettings) {
                         ui.selectable_value(&mut s.llm_quant, q.to_owned(), q)
                             .on_hover_text(hint);
                     }
-                });
+                })
+                .response
+                .labelled_by(label.id);
             ui.end_row();
         });
     ui.checkbox(
