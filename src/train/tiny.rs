@@ -144,7 +144,7 @@ fn train_vae(
             .map(|i| {
                 let (scene, img) = data.image(step as u64 * 1000 + i);
                 let k = (step as u64 * 31 + i * 17) as u32;
-                let focus = (k % 4 != 0)
+                let focus = (!k.is_multiple_of(4))
                     .then(|| scene.shapes.get(k as usize / 4 % scene.shapes.len().max(1)))
                     .flatten()
                     .map(|s| s.centre);
