@@ -35,14 +35,15 @@ trap 'kill $APP_PID $XVFB_PID 2>/dev/null || true; rm -rf "$DATA"' EXIT
 APP_PID=$!
 window=""
 for _ in $(seq 150); do
-    window=$(xdotool search --name "Show-o Studio" 2>/dev/null | head -n 1 || true)
+    window=$(xdotool search --onlyvisible --name "Show-o Studio" 2>/dev/null | head -n 1 || true)
     [ -n "$window" ] && break
     sleep 0.2
 done
 [ -n "$window" ] || { cat "$DATA/studio.log"; echo "no window" >&2; exit 1; }
 xdotool windowmove --sync "$window" 0 0 2>/dev/null || true
 xdotool windowsize --sync "$window" 1440 900 2>/dev/null || true
-xdotool windowfocus --sync "$window"
+sleep 1
+xdotool windowfocus --sync "$window" 2>/dev/null || xdotool windowfocus "$window" 2>/dev/null || true
 sleep 3 # the built-in model loads in well under a second; the first frames on lavapipe are slow
 
 shot() { import -window root "$OUT/$1.png"; echo "saved $OUT/$1.png"; }

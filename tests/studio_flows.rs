@@ -858,3 +858,39 @@ fn models_panel_catalog_asks_before_downloading_and_loads_by_id() {
         "the panel's settings went with the load"
     );
 }
+
+/// "Attach canvas" sends what the canvas shows: a fresh result can be asked about while it is
+/// still a candidate in the staging strip, before it is accepted.
+#[test]
+fn ask_about_a_staged_result_before_accepting_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = studio(ScriptedBackend::new(), dir.path());
+    wait_for_model(&mut h);
+    type_into(&mut h, "Prompt", "a red circle");
+    set_slider(&mut h, "Steps", 3.0);
+    click(&mut h, "Generate");
+    wait_for(&mut h, "a staged candidate", |a| {
+        a.canvas.staged_candidate().is_some()
+    });
+    assert!(h.state().canvas.composite().is_none(), "not accepted yet");
+    let staged = h
+        .state()
+        .canvas
+        .staged_candidate()
+        .unwrap()
+        .image
+        .image
+        .clone();
+    click(&mut h, "Chat");
+    click(&mut h, "Attach canvas");
+    type_into(&mut h, "Message", "what colour is the circle?");
+    click(&mut h, "Send");
+    let (_, kind) = h.state().last_submitted.clone().unwrap();
+    match &kind {
+        JobKind::Chat(r) => match r.messages.last().unwrap().attachments.as_slice() {
+            [showo::engine::Attachment::Image(img)] => assert_eq!(img, staged.as_ref()),
+            other => panic!("expected the staged image attached, got {other:?}"),
+        },
+        other => panic!("expected a chat job, got {other:?}"),
+    }
+}

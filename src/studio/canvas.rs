@@ -276,6 +276,15 @@ impl Canvas {
         self.composite.as_ref().map(|c| c.image.as_ref())
     }
 
+    /// What the canvas shows: the staged candidate while one is up for review, else the
+    /// composite. "Attach canvas" sends this, so a fresh result can be asked about before it
+    /// is accepted.
+    pub fn visible_image(&self) -> Option<&RgbaImage> {
+        self.staged_candidate()
+            .map(|c| c.image.image.as_ref())
+            .or_else(|| self.composite())
+    }
+
     /// Changes whenever the composite changes.
     pub fn composite_version(&self) -> u64 {
         self.composite.as_ref().map_or(0, |c| c.version)

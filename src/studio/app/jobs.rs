@@ -174,7 +174,7 @@ impl StudioApp {
         }
         let mut attachments = Vec::new();
         if self.chat.attach_canvas {
-            match self.canvas.composite() {
+            match self.canvas.visible_image() {
                 Some(image) => attachments.push(Attachment::Image(image.clone())),
                 None => {
                     self.set_status("There is no canvas image to attach", true);
