@@ -65,7 +65,7 @@ fn builtin_model_passes_a_fixed_subset_of_eval_tiny() {
             .find(|(name, _, _)| name == metric)
             .unwrap_or_else(|| panic!("no {metric} row"));
         assert!(
-            *score >= *at_least,
+            *score >= at_least,
             "{metric}: {:.0}% of {n}, expected at least {:.0}%",
             score * 100.0,
             at_least * 100.0
@@ -73,13 +73,14 @@ fn builtin_model_passes_a_fixed_subset_of_eval_tiny() {
     }
 }
 
-/// Per metric, the least share of the 8 subset samples that must pass.
-const MINIMUM_ON_THE_SUBSET: [(&str, f64); 7] = [
-    ("text-to-image colour", 0.0),
-    ("text-to-image shape", 0.0),
-    ("text-to-image position", 0.0),
-    ("image QA exact match", 0.0),
-    ("clip QA exact match", 0.0),
-    ("inpainting", 0.0),
-    ("extension", 0.0),
+/// Per metric, the least share of the 8 subset samples that must pass: one sample below what
+/// showo2-tiny-world-v1 scores here (6/8, 2/8, 7/8, 6/8, 7/8), so that a different CPU's float
+/// rounding cannot flip the verdict. Inpainting and extension (1/8 each) are not above chance
+/// yet and get no bound; eval-tiny reports them (README).
+const MINIMUM_ON_THE_SUBSET: [(&str, f64); 5] = [
+    ("text-to-image colour", 5.0 / 8.0),
+    ("text-to-image shape", 1.0 / 8.0),
+    ("text-to-image position", 6.0 / 8.0),
+    ("image QA exact match", 5.0 / 8.0),
+    ("clip QA exact match", 6.0 / 8.0),
 ];
