@@ -7,7 +7,7 @@ use showo::model::Block;
 use showo::model::prompt::{
     self, BlockStart, ChatTemplate, Turn, Visual, chat_layout, mmu_text_pieces, t2i_layout,
 };
-use showo::model::tokenizer::SpecialIds;
+use showo::model::tokens::SpecialTokens;
 
 fn ids(v: &Value) -> Vec<u32> {
     v.as_array()
@@ -17,10 +17,10 @@ fn ids(v: &Value) -> Vec<u32> {
         .collect()
 }
 
-fn special(json: &Value) -> SpecialIds {
+fn special(json: &Value) -> SpecialTokens {
     let s = &json["special_token_ids"];
     let g = |k: &str| s[k].as_u64().unwrap_or_else(|| panic!("no {k}")) as u32;
-    SpecialIds {
+    SpecialTokens {
         bos: g("bos_id"),
         eos: g("eos_id"),
         boi: g("boi_id"),
@@ -96,7 +96,7 @@ fn text_to_image_rows_match_prepare_gen_input() {
 }
 
 /// The golden set's stand-ins for the tokenised chat pieces (see its README).
-fn golden_template(json: &Value, special: &SpecialIds, question: &[u32]) -> ChatTemplate {
+fn golden_template(json: &Value, special: &SpecialTokens, question: &[u32]) -> ChatTemplate {
     let a = ids(&json["text_tokens_a"]);
     let b = ids(&json["text_tokens_b"]);
     // a = [bos] system user; the user piece is the last 4 ids ("\n<|im_start|>user\n").

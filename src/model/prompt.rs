@@ -18,7 +18,7 @@
 //!   a single turn is exactly the official layout.
 
 use super::mask::Block;
-use super::tokenizer::SpecialIds;
+use super::tokens::SpecialTokens;
 
 /// One generation batch: conditional rows, then unconditional rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +40,7 @@ pub fn max_text_len(max_seq_len: usize, n_image_tokens: usize) -> usize {
 
 /// One text-to-image row for `prompt` (already tokenised, no special tokens).
 pub fn t2i_row(
-    special: &SpecialIds,
+    special: &SpecialTokens,
     prompt: &[u32],
     n_image_tokens: usize,
     max_text_len: usize,
@@ -64,7 +64,7 @@ pub fn t2i_row(
 
 /// The CFG batch for `prompts`: their rows, then as many empty-prompt rows.
 pub fn t2i_layout(
-    special: &SpecialIds,
+    special: &SpecialTokens,
     prompts: &[Vec<u32>],
     n_image_tokens: usize,
     max_text_len: usize,
@@ -217,7 +217,7 @@ impl Layout {
 
 /// The official single-turn understanding pieces `a` and `b` (see the module docs).
 pub fn mmu_text_pieces(
-    special: &SpecialIds,
+    special: &SpecialTokens,
     template: &ChatTemplate,
     question: &[u32],
 ) -> (Vec<u32>, Vec<u32>) {
@@ -232,7 +232,7 @@ pub fn mmu_text_pieces(
 
 /// A multi-turn conversation; the last turn is the one to answer (its `answer` is ignored).
 pub fn chat_layout(
-    special: &SpecialIds,
+    special: &SpecialTokens,
     template: &ChatTemplate,
     turns: &[Turn],
     start: BlockStart,
@@ -295,8 +295,8 @@ pub fn chat_layout(
 mod tests {
     use super::*;
 
-    fn ids() -> SpecialIds {
-        SpecialIds {
+    fn ids() -> SpecialTokens {
+        SpecialTokens {
             bos: 285,
             eos: 286,
             boi: 293,

@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 
 use tokenizers::Tokenizer;
 
-use super::tokens::SpecialTokens;
 pub use super::tokens::{
     IM_END, IM_START, IMAGE, IMAGE_PAD, PAD, VID_END, VID_START, VIDEO_PAD, VISION_END,
     VISION_START,
 };
+use super::tokens::{SpecialTokens, TokensError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {
@@ -39,35 +39,10 @@ pub enum TokenizerError {
     Decode { ids: Vec<u32>, why: String },
 }
 
-/// Token ids by role (names as in Show-o2's code).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SpecialIds {
-    /// `<|im_start|>`: begins every sequence and chat turn.
-    pub bos: u32,
-    /// `<|im_end|>`: ends a turn; answers stop here.
-    pub eos: u32,
-    /// `<|vision_start|>`, before an image block.
-    pub boi: u32,
-    /// `<|vision_end|>`, after an image block.
-    pub eoi: u32,
-    /// `<|image_pad|>`: placeholder ids at image slots.
-    pub img_pad: u32,
-    /// `<|video_pad|>`: placeholder ids at video slots.
-    pub vid_pad: u32,
-    /// `[PAD]`: fills text-to-image rows to their fixed length.
-    pub pad: u32,
-    /// `<image>` (training data only).
-    pub img: u32,
-    /// `<|vid_start|>`.
-    pub bov: u32,
-    /// `<|vid_end|>`.
-    pub eov: u32,
-}
-
 #[derive(Debug, Clone)]
 pub struct ShowoTokenizer {
     inner: Tokenizer,
-    special: SpecialIds,
+    special: SpecialTokens,
     path: PathBuf,
 }
 
@@ -88,27 +63,17 @@ impl ShowoTokenizer {
             path: origin.to_path_buf(),
             why: e.to_string(),
         })?;
-        let id = |token: &'static str, role: &'static str| {
-            inner
-                .token_to_id(token)
-                .ok_or_else(|| TokenizerError::Missing {
-                    path: origin.to_path_buf(),
-                    token,
-                    role,
-                })
-        };
-        let special = SpecialIds {
-            bos: id(IM_START, "begin-of-sequence (bos)")?,
-            eos: id(IM_END, "end-of-turn (eos)")?,
-            boi: id(VISION_START, "begin-of-image (boi)")?,
-            eoi: id(VISION_END, "end-of-image (eoi)")?,
-            img_pad: id(IMAGE_PAD, "image placeholder")?,
-            vid_pad: id(VIDEO_PAD, "video placeholder")?,
-            pad: id(PAD, "padding token")?,
-            img: id(IMAGE, "image marker")?,
-            bov: id(VID_START, "begin-of-video")?,
-            eov: id(VID_END, "end-of-video")?,
-        };
+        let special = SpecialTokens::find(&inner).map_err(|e| match e {
+            TokensError::Missing { token, role } => TokenizerError::Missing {
+                path: origin.to_path_buf(),
+                token,
+                role,
+            },
+            other => TokenizerError::Add {
+                path: origin.to_path_buf(),
+                why: other.to_string(),
+            },
+        })?;
         Ok(Self {
             inner,
             special,
@@ -116,7 +81,7 @@ impl ShowoTokenizer {
         })
     }
 
-    pub fn special(&self) -> &SpecialIds {
+    pub fn special(&self) -> &SpecialTokens {
         &self.special
     }
 

@@ -87,8 +87,6 @@ pub struct SpecialTokens {
     pub bov: u32,
     /// `<|vid_end|>`: after a video block.
     pub eov: u32,
-    /// `<|endoftext|>`: Qwen's document end.
-    pub end_of_text: u32,
 }
 
 impl SpecialTokens {
@@ -110,7 +108,6 @@ impl SpecialTokens {
             img: id(IMAGE, "image marker")?,
             bov: id(VID_START, "begin-of-video (bov)")?,
             eov: id(VID_END, "end-of-video (eov)")?,
-            end_of_text: id(END_OF_TEXT, "end-of-text")?,
         })
     }
 
@@ -190,7 +187,7 @@ mod tests {
             (ids.pad, ids.img, ids.bov, ids.eov),
             (len, len + 1, len + 2, len + 3)
         );
-        assert_eq!(ids.end_of_text, 3);
+        assert_eq!(tokenizer.token_to_id(END_OF_TEXT), Some(3));
         assert_eq!((ids.bos, ids.eos, ids.boi, ids.eoi), (4, 5, 6, 7));
         assert_eq!((ids.img_pad, ids.vid_pad), (8, 9));
         // Idempotent: a tokenizer that already has them keeps its ids.

@@ -86,7 +86,7 @@ pub fn load(path: &Path) -> Result<Tokenizer, TokenizerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::tokens::{IM_END, IM_START};
+    use crate::model::tokens::{END_OF_TEXT, IM_END, IM_START};
     use crate::tiny::grammar::{canonical_caption, scene_questions};
     use crate::tiny::world::{Scene, Stream, rng_for};
 
@@ -97,7 +97,7 @@ mod tests {
         let ids = SpecialTokens::find(&tokenizer).unwrap();
         assert_eq!(tokenizer.token_to_id(UNKNOWN), Some(0));
         assert_eq!(tokenizer.token_to_id(VOCABULARY[0]), Some(1));
-        assert_eq!(ids.end_of_text, n);
+        assert_eq!(tokenizer.token_to_id(END_OF_TEXT), Some(n));
         assert_eq!(
             [ids.bos, ids.eos, ids.boi, ids.eoi, ids.img_pad, ids.vid_pad],
             [n + 1, n + 2, n + 3, n + 4, n + 5, n + 6]
