@@ -174,7 +174,7 @@ fn pull_fills_the_hugging_face_cache_layout() {
         );
     }
     assert_eq!(manager::status(&hub, &cat, model), ModelStatus::Installed);
-    let installed = manager::installed(&hub, &cat, model, Path::new("/")).unwrap();
+    let installed = manager::installed(&hub, &cat, model).unwrap();
     assert_eq!(
         installed.dir,
         hub.repo_cache(MODEL_REPO)
@@ -410,7 +410,7 @@ fn offline_mode_serves_the_cache_and_fails_clearly_without_it() {
             .iter()
             .all(|(_, _, f)| matches!(f, Fetched::Cached(_)))
     );
-    let installed = manager::installed(&offline, &cat, model, Path::new("/")).unwrap();
+    let installed = manager::installed(&offline, &cat, model).unwrap();
     assert_eq!(
         std::fs::read(installed.file(MODEL_REPO, "model.safetensors").unwrap()).unwrap(),
         fx.served(MODEL_REPO, "model.safetensors")
@@ -784,7 +784,7 @@ fn downloaded_model_is_linked_into_a_loadable_folder() {
     let cat = catalog("");
     let model = cat.model(MODEL_ID).unwrap();
     let links = tempfile::tempdir().unwrap();
-    let err = manager::load_folder(&hub, &cat, model, Path::new(""), links.path()).unwrap_err();
+    let err = manager::load_folder(&hub, &cat, model, links.path()).unwrap_err();
     assert!(
         err.to_string().contains("not fully installed") && err.to_string().contains("models pull"),
         "{err}"
@@ -792,7 +792,7 @@ fn downloaded_model_is_linked_into_a_loadable_folder() {
     pull_all(&hub, &cat).unwrap();
     for _ in 0..2 {
         // Twice: a second call refreshes the links in place.
-        let dir = manager::load_folder(&hub, &cat, model, Path::new(""), links.path()).unwrap();
+        let dir = manager::load_folder(&hub, &cat, model, links.path()).unwrap();
         assert_eq!(dir, links.path().join(MODEL_ID));
         for name in [
             "config.json",

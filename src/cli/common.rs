@@ -87,23 +87,11 @@ impl ModelArgs {
     }
 }
 
-/// The load folder of a downloaded catalog model (links into the Hugging Face cache).
+/// The load folder of a catalog model (a downloaded one is linked from the Hugging Face cache).
 pub fn catalog_model_folder(id: &str) -> Result<PathBuf> {
-    use showo::hub::{Catalog, Hub, HubConfig, manager};
-    let catalog = Catalog::builtin();
-    let model = catalog.model(id)?;
-    if model.is_builtin() {
-        return showo::assets::builtin_model_dir().context("the built-in model was not found");
-    }
-    let hub = Hub::new(HubConfig::from_env());
-    let links = showo::hub::model_links_root()
-        .context("no cache folder: set HOME, XDG_CACHE_HOME or SHOWO_CACHE_DIR")?;
-    Ok(manager::load_folder(
-        &hub,
-        &catalog,
-        model,
-        Path::new(""),
-        &links,
+    Ok(showo::hub::manager::folder_for_id(
+        &showo::hub::Catalog::builtin(),
+        id,
     )?)
 }
 

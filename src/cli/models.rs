@@ -519,35 +519,11 @@ fn file_names(model: &showo::hub::ModelEntry) -> String {
         .join(", ")
 }
 
-/// Where a catalog model's files are. The built-in model is wherever `showo::assets` finds it
-/// (installed package, app bundle or source tree), not relative to the catalog's `local_path`.
+/// Where a catalog model's files are (the built-in model: wherever `showo::assets` finds it).
 fn installed(
     hub: &Hub,
     catalog: &Catalog,
     model: &showo::hub::ModelEntry,
 ) -> anyhow::Result<manager::InstalledModel> {
-    if model.is_builtin() {
-        let dir = showo::assets::builtin_model_dir().with_context(|| {
-            let looked: Vec<String> = showo::assets::builtin_model_candidates()
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect();
-            format!(
-                "the built-in model {} was not found (looked in: {})",
-                model.id,
-                looked.join(", ")
-            )
-        })?;
-        return Ok(manager::InstalledModel {
-            id: model.id.clone(),
-            dir,
-            files: Vec::new(),
-        });
-    }
-    Ok(manager::installed(
-        hub,
-        catalog,
-        model,
-        std::path::Path::new(""),
-    )?)
+    Ok(manager::installed(hub, catalog, model)?)
 }

@@ -2,8 +2,6 @@
 //! engine's plain request types into pipeline requests and streams steps, previews and tokens
 //! back through the [`JobContext`]. One pipeline (model + VAE + tokenizer) is resident.
 
-use std::path::Path;
-
 use candle_core::DType;
 use candle_core::quantized::GgmlDType;
 use image::{DynamicImage, GrayImage, RgbImage, RgbaImage};
@@ -13,7 +11,7 @@ use super::protocol::{
     self, Attachment, JobKind, JobOutput, LoadSettings, ModelInfo, ModelSource, Role,
 };
 use crate::hub::catalog::{Capability, Catalog, Dtype};
-use crate::hub::{Hub, HubConfig, manager, memory};
+use crate::hub::{manager, memory};
 use crate::media::{SampledFrame, SampledVideo};
 use crate::model::device::{DeviceChoice, parse_dtype, parse_llm_quant};
 use crate::model::weights::BinCache;
@@ -185,26 +183,16 @@ impl Backend for PipelineBackend {
         progress: &mut dyn FnMut(f32),
     ) -> Result<ModelInfo, String> {
         let catalog = Catalog::builtin();
-        let builtin = || {
-            crate::assets::builtin_model_dir().ok_or_else(|| {
-                "the built-in model was not found (set SHOWO_TINY_DIR or reinstall)".to_owned()
-            })
-        };
+        // The built-in model is the catalog's built-in entry; both resolve through the hub.
         let (dir, entry) = match source {
-            ModelSource::BuiltIn => (builtin()?, catalog.model("show-o2-tiny").ok()),
             ModelSource::Folder(p) => (p.clone(), None),
-            ModelSource::Catalog(id) => {
-                let entry = catalog.model(id).map_err(|e| e.to_string())?;
-                let dir = if entry.is_builtin() {
-                    builtin()?
-                } else {
-                    let hub = Hub::new(HubConfig::from_env());
-                    let links = crate::hub::model_links_root().ok_or(
-                        "no cache folder for model links: set HOME, XDG_CACHE_HOME or SHOWO_CACHE_DIR",
-                    )?;
-                    manager::load_folder(&hub, &catalog, entry, Path::new(""), &links)
-                        .map_err(|e| e.to_string())?
+            ModelSource::BuiltIn | ModelSource::Catalog(_) => {
+                let id = match source {
+                    ModelSource::Catalog(id) => id.as_str(),
+                    _ => crate::assets::DEFAULT_BUILTIN_MODEL_ID,
                 };
+                let entry = catalog.model(id).map_err(|e| e.to_string())?;
+                let dir = manager::folder_for_id(&catalog, id).map_err(|e| e.to_string())?;
                 (dir, Some(entry))
             }
         };

@@ -487,18 +487,25 @@ impl InstalledModel {
     }
 }
 
-/// Paths of an installed model, or an error naming what is missing. `app_root` anchors the
-/// built-in model's `local_path`.
+/// Paths of an installed model, or an error naming what is missing. The built-in model is
+/// wherever `crate::assets` finds it (package, app bundle or source tree), not at its
+/// catalog `local_path`, which only names the folder in the source tree.
 pub fn installed(
     hub: &Hub,
     catalog: &Catalog,
     model: &ModelEntry,
-    app_root: &std::path::Path,
 ) -> Result<InstalledModel, HubError> {
-    if let Some(local) = &model.local_path {
+    if model.is_builtin() {
+        let dir = crate::assets::builtin_model_dir().ok_or_else(|| HubError::BuiltinMissing {
+            id: model.id.clone(),
+            looked: crate::assets::builtin_model_candidates()
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect(),
+        })?;
         return Ok(InstalledModel {
             id: model.id.clone(),
-            dir: app_root.join(local),
+            dir,
             files: Vec::new(),
         });
     }
@@ -554,11 +561,10 @@ pub fn load_folder(
     hub: &Hub,
     catalog: &Catalog,
     model: &ModelEntry,
-    app_root: &std::path::Path,
     links_root: &std::path::Path,
 ) -> Result<PathBuf, HubError> {
-    let found = installed(hub, catalog, model, app_root)?;
-    if model.local_path.is_some() {
+    let found = installed(hub, catalog, model)?;
+    if model.is_builtin() {
         return Ok(found.dir);
     }
     let dir = links_root.join(&model.id);
@@ -597,4 +603,21 @@ fn symlink(target: &std::path::Path, link: &std::path::Path) -> std::io::Result<
 #[cfg(not(unix))]
 fn symlink(target: &std::path::Path, link: &std::path::Path) -> std::io::Result<()> {
     std::fs::copy(target, link).map(|_| ())
+}
+
+/// The load folder of catalog model `id` for this user: the Hugging Face cache and settings
+/// from the environment, links under `super::model_links_root()`. What `--model <id>` and the
+/// studio's "Load <id>" open.
+pub fn folder_for_id(catalog: &Catalog, id: &str) -> Result<PathBuf, HubError> {
+    let model = catalog.model(id)?;
+    if model.is_builtin() {
+        return Ok(installed(&Hub::new(super::HubConfig::from_env()), catalog, model)?.dir);
+    }
+    let links = super::model_links_root().ok_or(HubError::NoCacheFolder)?;
+    load_folder(
+        &Hub::new(super::HubConfig::from_env()),
+        catalog,
+        model,
+        &links,
+    )
 }

@@ -107,6 +107,12 @@ pub enum HubError {
 
     #[error("{id} is not fully installed: missing {}; run `showo-studio models pull {id}`", missing.join(", "))]
     NotInstalled { id: String, missing: Vec<String> },
+
+    #[error("the built-in model {id} was not found (looked in: {})", looked.join(", "))]
+    BuiltinMissing { id: String, looked: Vec<String> },
+
+    #[error("no cache folder for model links: set HOME, XDG_CACHE_HOME or SHOWO_CACHE_DIR")]
+    NoCacheFolder,
 }
 
 /// `5661862314` → `"5.66 GB"` (decimal units, as download sizes are usually shown).
