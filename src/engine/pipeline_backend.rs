@@ -2,15 +2,13 @@
 //! engine's plain request types into pipeline requests and streams steps, previews and tokens
 //! back through the [`JobContext`]. One pipeline (model + VAE + tokenizer) is resident.
 
-use candle_core::DType;
-use candle_core::quantized::GgmlDType;
 use image::{DynamicImage, GrayImage, RgbImage, RgbaImage};
 
 use super::backend::{Backend, JobContext};
 use super::protocol::{
     self, Attachment, JobKind, JobOutput, LoadSettings, ModelInfo, ModelSource, Role,
 };
-use crate::hub::catalog::{Capability, Catalog, Dtype};
+use crate::hub::catalog::{Capability, Catalog};
 use crate::hub::{manager, memory};
 use crate::media::{SampledFrame, SampledVideo};
 use crate::model::device::{DeviceChoice, parse_dtype, parse_llm_quant};
@@ -228,33 +226,14 @@ impl Backend for PipelineBackend {
                 .unwrap_or(0),
         };
         let memory_bytes = match entry {
-            Some(e) if e.params.is_some() => {
-                let estimate_options = memory::LoadOptions {
-                    dtype: match dtype {
-                        DType::BF16 => Dtype::Bf16,
-                        DType::F16 => Dtype::F16,
-                        _ => Dtype::F32,
-                    },
-                    llm_quant: llm_quant.map(|q| match q {
-                        GgmlDType::Q8_0 => memory::LlmQuant::Q8_0,
-                        _ => memory::LlmQuant::Q4K,
-                    }),
-                    vae_on_cpu: false,
-                };
-                let target = match choice {
-                    DeviceChoice::Cpu => memory::Device::Cpu,
-                    DeviceChoice::Cuda(_) => memory::Device::Cuda,
-                    DeviceChoice::Metal(_) => memory::Device::Metal,
-                };
-                memory::estimate(
-                    &catalog,
-                    e,
-                    estimate_options,
-                    memory::Workload::default_for(e),
-                    target,
-                )
-                .device_peak()
-            }
+            Some(e) if e.params.is_some() => memory::estimate(
+                &catalog,
+                e,
+                settings.memory_options(),
+                memory::Workload::default_for(e),
+                settings.memory_device(),
+            )
+            .device_peak(),
             _ => parameters * dtype.size_in_bytes() as u64 * 5 / 4,
         };
         // Capabilities from the catalog where the model is in it; a bare folder is assumed to

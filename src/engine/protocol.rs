@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use image::{GrayImage, RgbaImage};
 use serde::{Deserialize, Serialize};
 
+use crate::hub::catalog::Dtype;
+use crate::hub::memory;
 use crate::media::Growth;
 
 /// Identifies one job from submission to its final event.
@@ -66,6 +68,38 @@ impl Default for LoadSettings {
             dtype: None,
             llm_quant: "none".into(),
             convert_bin: false,
+        }
+    }
+}
+
+impl LoadSettings {
+    /// The memory estimate's view of these settings (device default dtype: f32 on the CPU,
+    /// bf16 on GPUs, as the load itself picks).
+    pub fn memory_options(&self) -> memory::LoadOptions {
+        let dtype = match (self.dtype.as_deref(), self.device.as_str()) {
+            (Some("bf16"), _) => Dtype::Bf16,
+            (Some("f16"), _) => Dtype::F16,
+            (Some(_), _) | (None, "cpu") => Dtype::F32,
+            (None, _) => Dtype::Bf16,
+        };
+        memory::LoadOptions {
+            dtype,
+            // q4_0 is costed like q4_k (both ~4.5 bits per weight with their scales).
+            llm_quant: match self.llm_quant.as_str() {
+                "q8_0" => Some(memory::LlmQuant::Q8_0),
+                "q4_0" | "q4_k" => Some(memory::LlmQuant::Q4K),
+                _ => None,
+            },
+            vae_on_cpu: false,
+        }
+    }
+
+    /// The estimate's device kind for `device` ("cpu", "cuda:0", "metal:0").
+    pub fn memory_device(&self) -> memory::Device {
+        match self.device.split(':').next() {
+            Some("cuda") => memory::Device::Cuda,
+            Some("metal") => memory::Device::Metal,
+            _ => memory::Device::Cpu,
         }
     }
 }

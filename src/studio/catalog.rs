@@ -9,9 +9,9 @@ use std::sync::atomic::Ordering;
 use egui::Ui;
 
 use crate::engine::LoadSettings;
-use crate::hub::catalog::{Catalog, Dtype, ModelEntry};
+use crate::hub::catalog::{Catalog, ModelEntry};
 use crate::hub::manager::{self, ModelStatus, PullEvent, PullHandle, PullMessage};
-use crate::hub::memory::{self, DeviceBudget, Fit, LlmQuant, LoadOptions, Workload};
+use crate::hub::memory::{self, DeviceBudget, Fit, Workload};
 use crate::hub::{Hub, HubConfig, format_bytes};
 
 /// A download in progress.
@@ -23,11 +23,25 @@ struct Download {
     total: u64,
 }
 
+/// What the panel shows of one model, worked out on refresh (status reads the file system,
+/// the verdict reads the machine's free memory): never per frame.
+struct Row {
+    id: String,
+    title: String,
+    capabilities: Vec<String>,
+    size: String,
+    status: String,
+    loadable: bool,
+    /// (label, explanation) for the load settings in `verdicts_for`.
+    verdict: Option<(String, String)>,
+}
+
 pub struct CatalogPanel {
     catalog: Catalog,
     hub: Arc<Hub>,
-    /// Cache-only status per model id, refreshed after downloads and on request.
-    status: Vec<(String, ModelStatus)>,
+    rows: Vec<Row>,
+    /// The load settings the rows' verdicts were computed for.
+    verdicts_for: Option<LoadSettings>,
     /// The model whose download waits for the user's confirmation.
     confirm: Option<String>,
     download: Option<Download>,
@@ -46,7 +60,8 @@ impl CatalogPanel {
         let mut panel = Self {
             catalog,
             hub: Arc::new(hub),
-            status: Vec::new(),
+            rows: Vec::new(),
+            verdicts_for: None,
             confirm: None,
             download: None,
             message: None,
@@ -55,14 +70,59 @@ impl CatalogPanel {
         panel
     }
 
-    /// Re-reads which files are in the cache (no network).
+    /// Re-reads which files are in the cache (no network); verdicts follow on the next frame.
     pub fn refresh(&mut self) {
-        self.status = self
+        self.rows = self
             .catalog
             .models
             .iter()
-            .map(|m| (m.id.clone(), manager::status(&self.hub, &self.catalog, m)))
+            .map(|m| {
+                let status = manager::status(&self.hub, &self.catalog, m);
+                Row {
+                    id: m.id.clone(),
+                    title: m.display_name.clone(),
+                    capabilities: m.capability_lines(),
+                    size: download_size(m),
+                    status: status_text(m, &status),
+                    loadable: matches!(status, ModelStatus::BuiltIn | ModelStatus::Installed),
+                    verdict: None,
+                }
+            })
             .collect();
+        self.verdicts_for = None;
+    }
+
+    /// Memory verdicts for `settings` (this machine's free RAM for CPU loads; GPU memory is
+    /// not measurable from here, so GPU loads get none).
+    fn update_verdicts(&mut self, settings: &LoadSettings) {
+        if self.verdicts_for.as_ref() == Some(settings) {
+            return;
+        }
+        let budget = (settings.device == "cpu").then(DeviceBudget::cpu).flatten();
+        for (row, m) in self.rows.iter_mut().zip(&self.catalog.models) {
+            row.verdict = budget.map(|budget| {
+                let a = memory::assess(
+                    &self.catalog,
+                    m,
+                    settings.memory_options(),
+                    Workload::default_for(m),
+                    budget,
+                );
+                let verdict = match a.fit {
+                    Fit::Fits => "fits this machine",
+                    Fit::Tight => "tight on this machine",
+                    Fit::DoesNotFit => "does not fit this machine",
+                };
+                (
+                    format!(
+                        "Memory: {} needed, {verdict}",
+                        format_bytes(a.estimate.device_peak())
+                    ),
+                    a.message(),
+                )
+            });
+        }
+        self.verdicts_for = Some(settings.clone());
     }
 
     pub fn is_downloading(&self) -> bool {
@@ -153,90 +213,66 @@ impl CatalogPanel {
             "Downloads go to {}",
             self.hub.config.cache.root.display()
         ));
-        let budget = budget_for(settings);
-        let entries: Vec<ModelEntry> = self.catalog.models.clone();
-        for m in &entries {
-            let status = self
-                .status
-                .iter()
-                .find(|(id, _)| *id == m.id)
-                .map(|(_, s)| s.clone())
-                .unwrap_or(ModelStatus::NotInstalled);
+        self.update_verdicts(settings);
+        let mut confirm = self.confirm.clone();
+        let mut start = None;
+        for row in &self.rows {
             ui.separator();
-            ui.strong(&m.display_name);
-            for line in m.capability_lines() {
+            ui.strong(&row.title);
+            for line in &row.capabilities {
                 ui.label(line);
             }
-            ui.label(status_text(m, &status));
-            if let Some(budget) = budget {
-                let a = memory::assess(
-                    &self.catalog,
-                    m,
-                    load_options(m, settings),
-                    Workload::default_for(m),
-                    budget,
-                );
-                let verdict = match a.fit {
-                    Fit::Fits => "fits this machine",
-                    Fit::Tight => "tight on this machine",
-                    Fit::DoesNotFit => "does not fit this machine",
+            ui.label(&row.status);
+            if let Some((label, why)) = &row.verdict {
+                ui.label(label).on_hover_text(why);
+            }
+            if row.loadable {
+                if ui.button(format!("Load {}", row.id)).clicked() {
+                    load = Some(row.id.clone());
+                }
+            } else if let Some(d) = self.download.as_ref().filter(|d| d.id == row.id) {
+                let fraction = if d.total > 0 {
+                    d.done as f32 / d.total as f32
+                } else {
+                    0.0
                 };
+                ui.add(egui::ProgressBar::new(fraction).text(format!(
+                    "{} {} / {}",
+                    d.file,
+                    format_bytes(d.done),
+                    format_bytes(d.total)
+                )));
+                if ui.button("Cancel download").clicked() {
+                    d.handle.cancel.store(true, Ordering::Relaxed);
+                }
+            } else if confirm.as_deref() == Some(row.id.as_str()) {
                 ui.label(format!(
-                    "Memory: {} needed, {verdict}",
-                    format_bytes(a.estimate.device_peak())
-                ))
-                .on_hover_text(a.message());
-            }
-            let downloading_this = self.download.as_ref().is_some_and(|d| d.id == m.id);
-            match status {
-                ModelStatus::BuiltIn | ModelStatus::Installed => {
-                    if ui.button(format!("Load {}", m.id)).clicked() {
-                        load = Some(m.id.clone());
+                    "Download {} into {}? Nothing starts until you confirm.",
+                    row.size,
+                    self.hub.config.cache.root.display()
+                ));
+                ui.horizontal(|ui| {
+                    if ui.button("Confirm download").clicked() {
+                        confirm = None;
+                        start = Some(row.id.clone());
                     }
-                }
-                _ if downloading_this => {
-                    let d = self.download.as_ref().expect("checked");
-                    let fraction = if d.total > 0 {
-                        d.done as f32 / d.total as f32
-                    } else {
-                        0.0
-                    };
-                    ui.add(egui::ProgressBar::new(fraction).text(format!(
-                        "{} {} / {}",
-                        d.file,
-                        format_bytes(d.done),
-                        format_bytes(d.total)
-                    )));
-                    if ui.button("Cancel download").clicked() {
-                        d.handle.cancel.store(true, Ordering::Relaxed);
+                    if ui.button("Do not download").clicked() {
+                        confirm = None;
                     }
-                }
-                _ if self.confirm.as_deref() == Some(m.id.as_str()) => {
-                    ui.label(format!(
-                        "Download {} into {}? Nothing starts until you confirm.",
-                        download_size(m),
-                        self.hub.config.cache.root.display()
-                    ));
-                    ui.horizontal(|ui| {
-                        if ui.button("Confirm download").clicked() {
-                            self.confirm = None;
-                            self.start_download(&m.id);
-                        }
-                        if ui.button("Do not download").clicked() {
-                            self.confirm = None;
-                        }
-                    });
-                }
-                _ => {
-                    let busy = self.download.is_some();
-                    if ui
-                        .add_enabled(!busy, egui::Button::new(format!("Download {}", m.id)))
-                        .clicked()
-                    {
-                        self.confirm = Some(m.id.clone());
-                    }
+                });
+            } else {
+                let busy = self.download.is_some();
+                if ui
+                    .add_enabled(!busy, egui::Button::new(format!("Download {}", row.id)))
+                    .clicked()
+                {
+                    confirm = Some(row.id.clone());
                 }
             }
+        }
+        self.confirm = confirm;
+        if let Some(id) = start {
+            self.start_download(&id);
         }
         if let Some(msg) = &self.message {
             ui.separator();
@@ -264,30 +300,5 @@ fn download_size(m: &ModelEntry) -> String {
         (_, Some(n)) => format!("about {}", format_bytes(n)),
         ((n, false), None) if n > 0 => format!("at least {}", format_bytes(n)),
         _ => "size unknown".into(),
-    }
-}
-
-/// The memory budget the verdicts use: this machine's available RAM for the CPU; GPU memory
-/// is not measurable from here, so GPU loads get no verdict.
-fn budget_for(settings: &LoadSettings) -> Option<DeviceBudget> {
-    (settings.device == "cpu").then(DeviceBudget::cpu).flatten()
-}
-
-fn load_options(m: &ModelEntry, s: &LoadSettings) -> LoadOptions {
-    let dtype = match s.dtype.as_deref() {
-        Some("bf16") => Dtype::Bf16,
-        Some("f16") => Dtype::F16,
-        Some(_) => Dtype::F32,
-        None if s.device == "cpu" => Dtype::F32,
-        None => m.recommended_dtype,
-    };
-    LoadOptions {
-        dtype,
-        llm_quant: match s.llm_quant.as_str() {
-            "q8_0" => Some(LlmQuant::Q8_0),
-            "q4_0" | "q4_k" => Some(LlmQuant::Q4K),
-            _ => None,
-        },
-        vae_on_cpu: false,
     }
 }
