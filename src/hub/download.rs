@@ -96,6 +96,33 @@ impl Hub {
         }
     }
 
+    /// Fails with `InsufficientDisk` (naming `what()`) unless `dir`'s file system has `needed`
+    /// bytes free.
+    pub fn ensure_free(
+        &self,
+        dir: &std::path::Path,
+        needed: u64,
+        what: impl FnOnce() -> String,
+    ) -> Result<(), HubError> {
+        let free = self
+            .config
+            .disk
+            .available(dir)
+            .map_err(|source| HubError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        if free < needed {
+            return Err(HubError::InsufficientDisk {
+                dir: dir.to_path_buf(),
+                file: what(),
+                needed,
+                free,
+            });
+        }
+        Ok(())
+    }
+
     /// `{endpoint}/{repo}/resolve/{revision}/{file}`, as huggingface_hub builds it.
     pub fn file_url(&self, repo: &str, revision: &str, file: &str) -> String {
         format!(
@@ -274,24 +301,9 @@ impl Hub {
         let resumed_from = partial;
 
         if let Some(size) = expected_size {
-            let needed = size - partial;
-            let dir = cache.dir.join("blobs");
-            let free = self
-                .config
-                .disk
-                .available(&dir)
-                .map_err(|source| HubError::Io {
-                    path: dir.clone(),
-                    source,
-                })?;
-            if free < needed {
-                return Err(HubError::InsufficientDisk {
-                    dir,
-                    file: file.path.clone(),
-                    needed,
-                    free,
-                });
-            }
+            self.ensure_free(&cache.dir.join("blobs"), size - partial, || {
+                file.path.clone()
+            })?;
         }
 
         // The hash must cover the bytes already on disk from an earlier attempt.

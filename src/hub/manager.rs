@@ -194,23 +194,9 @@ pub fn pull(
 ) -> Result<PullReport, HubError> {
     let (needed, _) = plan.bytes_to_download();
     if needed > 0 && !hub.config.offline {
-        let dir = &plan.cache_root;
-        let free = hub
-            .config
-            .disk
-            .available(dir)
-            .map_err(|source| HubError::Io {
-                path: dir.clone(),
-                source,
-            })?;
-        if free < needed {
-            return Err(HubError::InsufficientDisk {
-                dir: dir.clone(),
-                file: format!("{} ({} files)", plan.model_id, plan.missing().count()),
-                needed,
-                free,
-            });
-        }
+        hub.ensure_free(&plan.cache_root, needed, || {
+            format!("{} ({} files)", plan.model_id, plan.missing().count())
+        })?;
     }
     let mut report = PullReport::default();
     for planned in &plan.files {
