@@ -165,12 +165,31 @@ fn masked_crop(image: &RgbaImage, mask: &GrayImage) -> RgbImage {
     ))
 }
 
-fn sampling(o: &protocol::ChatOptions) -> Sampling {
-    Sampling {
-        temperature: o.temperature,
-        top_p: o.top_p,
-        seed: o.seed,
-    }
+/// Asks with the engine's chat options, streaming tokens to the job and polling its
+/// cancellation; returns the answer text.
+fn ask_streaming(
+    p: &Pipeline,
+    history: &[ChatMessage],
+    o: &protocol::ChatOptions,
+    ctx: &mut JobContext,
+) -> Result<String, String> {
+    let opts = chat::ChatOptions {
+        max_new_tokens: o.max_new_tokens as usize,
+        sampling: Sampling {
+            temperature: o.temperature,
+            top_p: o.top_p,
+            seed: o.seed,
+        },
+        ..Default::default()
+    };
+    // Both callbacks need the context; the pipeline never calls them at the same time.
+    let cell = std::cell::RefCell::new(ctx);
+    let answer = p
+        .ask(history, &opts, &mut |t| cell.borrow_mut().token(t), &|| {
+            cell.borrow_mut().cancelled()
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(answer.text)
 }
 
 impl Backend for PipelineBackend {
@@ -303,22 +322,8 @@ impl Backend for PipelineBackend {
                         })
                     })
                     .unwrap_or_default();
-                let opts = chat::ChatOptions {
-                    max_new_tokens: r.options.max_new_tokens as usize,
-                    sampling: sampling(&r.options),
-                    ..Default::default()
-                };
-                let cell = std::cell::RefCell::new(&mut *ctx);
-                let answer = p
-                    .ask(
-                        &history,
-                        &opts,
-                        &mut |t| cell.borrow_mut().token(t),
-                        &|| cell.borrow_mut().cancelled(),
-                    )
-                    .map_err(|e| e.to_string())?;
                 Ok(JobOutput::Text {
-                    text: answer.text,
+                    text: ask_streaming(p, &history, &r.options, ctx)?,
                     frames_seen,
                 })
             }
@@ -329,19 +334,8 @@ impl Backend for PipelineBackend {
                     attachment: Some(chat::Attachment::Image(masked_crop(&r.image, &r.mask))),
                     answer: None,
                 };
-                let opts = chat::ChatOptions {
-                    max_new_tokens: r.options.max_new_tokens as usize,
-                    sampling: sampling(&r.options),
-                    ..Default::default()
-                };
-                let cell = std::cell::RefCell::new(&mut *ctx);
-                let answer = p
-                    .ask(&[msg], &opts, &mut |t| cell.borrow_mut().token(t), &|| {
-                        cell.borrow_mut().cancelled()
-                    })
-                    .map_err(|e| e.to_string())?;
                 Ok(JobOutput::Text {
-                    text: answer.text,
+                    text: ask_streaming(p, &[msg], &r.options, ctx)?,
                     frames_seen: vec![],
                 })
             }
