@@ -217,12 +217,6 @@ fn decode_rate(
 
 /// Peak resident set size of this process (VmHWM), as text.
 pub fn peak_rss() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM"))
-                .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "))
-        })
-        .unwrap_or_else(|| "unknown".into())
+    super::bench_memory::proc_status_bytes("VmHWM:")
+        .map_or_else(|| "unknown".into(), |b| format!("{} kB", b / 1024))
 }

@@ -82,9 +82,16 @@ pub fn run(args: MemoryBenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_tiny(catalog: &Catalog) -> Result<Run> {
-    let entry = catalog.model("show-o2-tiny")?;
-    let resolution = entry.native_resolutions.first().copied().unwrap_or(64);
+/// The catalog's estimate for model `id` doing text-to-image at `resolution` (default: its
+/// first native one) in f32 on the CPU.
+fn cpu_f32_estimate(
+    catalog: &Catalog,
+    id: &str,
+    resolution: Option<u32>,
+) -> Result<(Workload, MemoryEstimate)> {
+    let entry = catalog.model(id)?;
+    let resolution =
+        resolution.unwrap_or_else(|| entry.native_resolutions.first().copied().unwrap_or(64));
     let workload = Workload::TextToImage { resolution };
     let estimate = memory::estimate(
         catalog,
@@ -93,6 +100,11 @@ fn run_tiny(catalog: &Catalog) -> Result<Run> {
         workload,
         memory::Device::Cpu,
     );
+    Ok((workload, estimate))
+}
+
+fn run_tiny(catalog: &Catalog) -> Result<Run> {
+    let (workload, estimate) = cpu_f32_estimate(catalog, "show-o2-tiny", None)?;
     let dir = showo::assets::builtin_model_dir()
         .context("the built-in model folder (assets/tiny) was not found")?;
     let pipe = Pipeline::load(&dir, &Device::Cpu, DType::F32)
@@ -116,17 +128,7 @@ fn run_tiny(catalog: &Catalog) -> Result<Run> {
 }
 
 fn run_1_5b(catalog: &Catalog, grid: usize) -> Result<Run> {
-    let entry = catalog.model("show-o2-1.5B")?;
-    let workload = Workload::TextToImage {
-        resolution: (grid * 16) as u32,
-    };
-    let estimate = memory::estimate(
-        catalog,
-        entry,
-        LoadOptions::plain(Dtype::F32),
-        workload,
-        memory::Device::Cpu,
-    );
+    let (workload, estimate) = cpu_f32_estimate(catalog, "show-o2-1.5B", Some((grid * 16) as u32))?;
     let dev = Device::Cpu;
     let cfg = random::showo2_1_5b_config(grid);
     let (model, n) = random::random_showo2(&cfg, DType::F32, &dev, 7)?;
@@ -157,7 +159,7 @@ fn run_1_5b(catalog: &Catalog, grid: usize) -> Result<Run> {
 }
 
 /// A memory line of /proc/self/status (`VmHWM:` peak, `VmRSS:` now), in bytes (Linux).
-fn proc_status_bytes(key: &str) -> Option<u64> {
+pub fn proc_status_bytes(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with(key))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
