@@ -358,64 +358,48 @@ fn train_unified(
     let csv = opts.out.join("curves.csv");
     for step in opt.step..opts.steps {
         let mut r = rng(opts.seed ^ (step as u64).wrapping_mul(0x9E37_79B9));
-        let t2i_src: Vec<_> = pooled(step, opts.t2i_batch, T2I_POOL)
-            .map(|(slot, variant)| (slot, data.captioned_image_variant(slot, variant)))
-            .collect();
-        let lat = cache.latents(
-            Task::TextToImage,
-            &t2i_src
-                .iter()
-                .map(|(slot, c)| (*slot, vec![&c.image]))
-                .collect::<Vec<_>>(),
-        )?;
-        let t2i: Vec<T2iExample> = t2i_src
-            .iter()
-            .zip(lat)
-            .map(|((_, c), latent)| {
+        let t2i = cache
+            .pooled_batch(
+                Task::TextToImage,
+                (step, opts.t2i_batch, T2I_POOL),
+                |slot, variant| data.captioned_image_variant(slot, variant),
+                |c| vec![&c.image],
+            )?
+            .into_iter()
+            .map(|(c, latent)| {
                 Ok(T2iExample {
                     latent: latent.squeeze(0)?,
                     caption: enc(&c.caption)?,
                 })
             })
-            .collect::<anyhow::Result<_>>()?;
-        let qa_src: Vec<_> = pooled(step, opts.qa_batch, QA_POOL)
-            .map(|(slot, variant)| (slot, data.image_question_variant(slot, variant)))
-            .collect();
-        let qlat = cache.latents(
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let images = cache.pooled_batch(
             Task::ImageQuestion,
-            &qa_src
-                .iter()
-                .map(|(slot, q)| (*slot, vec![&q.image]))
-                .collect::<Vec<_>>(),
+            (step, opts.qa_batch, QA_POOL),
+            |slot, variant| data.image_question_variant(slot, variant),
+            |q| vec![&q.image],
         )?;
-        let mut qa = Vec::new();
-        for ((_, q), visual) in qa_src.iter().zip(qlat) {
-            qa.push(qa_example(
-                &text,
-                enc(&q.qa.question)?,
-                enc(&q.qa.answer)?,
-                s.eos,
-                visual,
-            ));
-        }
-        let clip_src: Vec<_> = pooled(step, opts.clip_batch, CLIP_POOL)
-            .map(|(slot, variant)| (slot, data.clip_question_variant(slot, variant)))
-            .collect();
-        let clat = cache.latents(
+        let clips = cache.pooled_batch(
             Task::ClipQuestion,
-            &clip_src
-                .iter()
-                .map(|(slot, c)| {
-                    let picked = uniform_frames(c.frames.len(), opts.clip_frames_seen);
-                    (*slot, picked.iter().map(|&k| &c.frames[k]).collect())
-                })
-                .collect::<Vec<_>>(),
+            (step, opts.clip_batch, CLIP_POOL),
+            |slot, variant| data.clip_question_variant(slot, variant),
+            |c| {
+                uniform_frames(c.frames.len(), opts.clip_frames_seen)
+                    .into_iter()
+                    .map(|k| &c.frames[k])
+                    .collect()
+            },
         )?;
-        for ((_, c), visual) in clip_src.iter().zip(clat) {
+        let pairs = images
+            .into_iter()
+            .map(|(q, visual)| (q.qa, visual))
+            .chain(clips.into_iter().map(|(c, visual)| (c.qa, visual)));
+        let mut qa = Vec::new();
+        for (pair, visual) in pairs {
             qa.push(qa_example(
                 &text,
-                enc(&c.qa.question)?,
-                enc(&c.qa.answer)?,
+                enc(&pair.question)?,
+                enc(&pair.answer)?,
                 s.eos,
                 visual,
             ));
@@ -455,11 +439,6 @@ const T2I_POOL: u64 = 8192;
 const QA_POOL: u64 = 4096;
 const CLIP_POOL: u64 = 1024;
 
-/// (slot, variant) of the samples of batch `step`.
-fn pooled(step: usize, batch: usize, pool: u64) -> impl Iterator<Item = (u64, u64)> {
-    WorldDataset::batch_indices(step as u64, batch).map(move |i| (i % pool, i / pool))
-}
-
 /// Normalised VAE latents of pooled samples, encoded once. The VAE is frozen in phase 2, so
 /// re-encoding a revisited picture would only repeat work (it is most of a step's cost).
 struct LatentCache<'a> {
@@ -475,6 +454,26 @@ impl<'a> LatentCache<'a> {
             dev,
             known: HashMap::new(),
         }
+    }
+
+    /// Batch `step` (of `batch` samples from a pool of `pool`) of one task: each sample drawn by
+    /// `sample(slot, variant)` (sample `i` is slot `i % pool`, word draw `i / pool`) with the
+    /// latents of the frames `frames` picks from it.
+    fn pooled_batch<T>(
+        &mut self,
+        task: Task,
+        (step, batch, pool): (usize, usize, u64),
+        sample: impl Fn(u64, u64) -> T,
+        frames: impl Fn(&T) -> Vec<&RgbImage>,
+    ) -> Result<Vec<(T, Tensor)>> {
+        let samples: Vec<(u64, T)> = WorldDataset::batch_indices(step as u64, batch)
+            .map(|i| (i % pool, sample(i % pool, i / pool)))
+            .collect();
+        let items: Vec<(u64, Vec<&RgbImage>)> =
+            samples.iter().map(|(slot, x)| (*slot, frames(x))).collect();
+        let latents = self.latents(task, &items)?;
+        drop(items);
+        Ok(samples.into_iter().map(|(_, x)| x).zip(latents).collect())
     }
 
     /// Latents (frames, C, h, w) of each (slot, frames); the misses are encoded in one batch,
