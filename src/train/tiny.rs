@@ -127,12 +127,9 @@ fn train_vae(
     let cfg = tiny_vae_config();
     let mut map = VarMap::new();
     let vae = WanVae::new(&cfg, VarBuilder::from_varmap(&map, DType::F32, dev))?;
-    let ckpt = opts.out.join("vae.ckpt.safetensors");
+    let ckpt = Checkpoint::new(&opts.out, "vae");
     let mut opt = AdamW::new(named_vars(&map), 0.0)?;
-    if ckpt.exists() {
-        map.load(&ckpt)?;
-        opt.load(&opts.out.join("vae.optim.safetensors"))?;
-    }
+    ckpt.resume(&mut map, &mut opt)?;
     let mut r = rng(opts.seed);
     let csv = opts.out.join("curves.csv");
     for step in opt.step..opts.vae_steps {
@@ -187,8 +184,7 @@ fn train_vae(
             curves::append_csv(&csv, step, &vals)?;
         }
         if (step + 1) % opts.checkpoint_every == 0 {
-            map.save(&ckpt)?;
-            opt.save(&opts.out.join("vae.optim.safetensors"))?;
+            ckpt.save(&map, &opt)?;
             plot(&opts.out)?;
         }
     }
@@ -274,6 +270,40 @@ fn named_vars(map: &VarMap) -> Vec<(String, candle_core::Var)> {
     v
 }
 
+/// A phase's resumable state: `<stem>.ckpt.safetensors` (weights) and
+/// `<stem>.optim.safetensors` (AdamW moments and step) in the run folder.
+struct Checkpoint {
+    weights: PathBuf,
+    optim: PathBuf,
+}
+
+impl Checkpoint {
+    fn new(out: &Path, stem: &str) -> Self {
+        Self {
+            weights: out.join(format!("{stem}.ckpt.safetensors")),
+            optim: out.join(format!("{stem}.optim.safetensors")),
+        }
+    }
+
+    /// Continues from the saved state if there is one.
+    fn resume(&self, map: &mut VarMap, opt: &mut AdamW) -> anyhow::Result<()> {
+        if self.weights.exists() {
+            map.load(&self.weights)?;
+            opt.load(&self.optim)?;
+        }
+        Ok(())
+    }
+
+    /// Each file is written whole, then renamed over the old one, so an interrupted save never
+    /// leaves a truncated checkpoint behind.
+    fn save(&self, map: &VarMap, opt: &AdamW) -> anyhow::Result<()> {
+        let tmp = self.optim.with_extension("safetensors.tmp");
+        opt.save(&tmp)?;
+        std::fs::rename(&tmp, &self.optim)?;
+        save_varmap_atomic(map, &self.weights)
+    }
+}
+
 fn save_varmap_atomic(map: &VarMap, path: &Path) -> anyhow::Result<()> {
     let tmp = path.with_extension("safetensors.tmp");
     map.save(&tmp)?;
@@ -332,12 +362,9 @@ fn train_unified(
     }
     let mut map = VarMap::new();
     let model = Showo2::new(&cfg, VarBuilder::from_varmap(&map, DType::F32, dev))?;
-    let ckpt = opts.out.join("model.ckpt.safetensors");
+    let ckpt = Checkpoint::new(&opts.out, "model");
     let mut opt = AdamW::new(named_vars(&map), 0.01)?;
-    if ckpt.exists() {
-        map.load(&ckpt)?;
-        opt.load(&opts.out.join("model.optim.safetensors"))?;
-    }
+    ckpt.resume(&mut map, &mut opt)?;
     let ids = LayoutIds {
         bos: s.bos,
         eos: s.eos,
@@ -422,8 +449,7 @@ fn train_unified(
             curves::append_csv(&csv, step, &vals[..2])?;
         }
         if (step + 1) % opts.checkpoint_every == 0 {
-            map.save(&ckpt)?;
-            opt.save(&opts.out.join("model.optim.safetensors"))?;
+            ckpt.save(&map, &opt)?;
             plot(&opts.out)?;
         }
     }
