@@ -282,16 +282,27 @@ pub struct PullHandle {
 
 /// Starts `pull` on a background thread so the caller never blocks on the network.
 pub fn spawn_pull(hub: Arc<Hub>, plan: PullPlan) -> PullHandle {
+    spawn_plan_and_pull(hub, move |_| Ok(plan))
+}
+
+/// Like [`spawn_pull`], with the plan also made on the background thread (planning sends HEAD
+/// requests); a planning error arrives as the `Finished` message.
+pub fn spawn_plan_and_pull(
+    hub: Arc<Hub>,
+    make_plan: impl FnOnce(&Hub) -> Result<PullPlan, HubError> + Send + 'static,
+) -> PullHandle {
     let (tx, rx) = crossbeam_channel::unbounded();
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
     let thread = std::thread::spawn(move || {
-        let result = pull(
-            &hub,
-            &plan,
-            &mut |e| drop(tx.send(PullMessage::Event(e))),
-            &flag,
-        );
+        let result = make_plan(&hub).and_then(|plan| {
+            pull(
+                &hub,
+                &plan,
+                &mut |e| drop(tx.send(PullMessage::Event(e))),
+                &flag,
+            )
+        });
         let _ = tx.send(PullMessage::Finished(result));
     });
     PullHandle {

@@ -166,33 +166,14 @@ impl CatalogPanel {
     }
 
     fn start_download(&mut self, id: &str) {
-        let (hub, catalog, id_owned) = (self.hub.clone(), self.catalog.clone(), id.to_owned());
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = cancel.clone();
-        // Planning sends HEAD requests: it runs on the download thread too, never the UI's.
-        let thread = std::thread::spawn(move || {
-            let result = catalog
-                .model(&id_owned)
-                .and_then(|m| manager::plan(&hub, &catalog, m))
-                .and_then(|plan| {
-                    manager::pull(
-                        &hub,
-                        &plan,
-                        &mut |e| drop(tx.send(PullMessage::Event(e))),
-                        &flag,
-                    )
-                });
-            let _ = tx.send(PullMessage::Finished(result));
+        let (catalog, wanted) = (self.catalog.clone(), id.to_owned());
+        let handle = manager::spawn_plan_and_pull(self.hub.clone(), move |hub| {
+            manager::plan(hub, &catalog, catalog.model(&wanted)?)
         });
         self.message = None;
         self.download = Some(Download {
             id: id.to_owned(),
-            handle: PullHandle {
-                messages: rx,
-                cancel,
-                thread,
-            },
+            handle,
             file: String::new(),
             done: 0,
             total: 0,
