@@ -40,11 +40,14 @@ pub struct ModelArgs {
 impl ModelArgs {
     pub fn folder(&self) -> Result<PathBuf> {
         if let Some(m) = &self.model {
+            // Not a folder but a catalog id: its load folder, or why it has none (not
+            // downloaded yet, ...), rather than "no such folder".
+            let catalog = showo::hub::Catalog::builtin();
             if !m.exists()
                 && let Some(id) = m.to_str()
-                && let Ok(dir) = catalog_model_folder(id)
+                && catalog.model(id).is_ok()
             {
-                return Ok(dir);
+                return Ok(showo::hub::manager::folder_for_id(&catalog, id)?);
             }
             return Ok(m.clone());
         }
@@ -85,14 +88,6 @@ impl ModelArgs {
         spinner.finish_and_clear();
         Ok(pipe?)
     }
-}
-
-/// The load folder of a catalog model (a downloaded one is linked from the Hugging Face cache).
-pub fn catalog_model_folder(id: &str) -> Result<PathBuf> {
-    Ok(showo::hub::manager::folder_for_id(
-        &showo::hub::Catalog::builtin(),
-        id,
-    )?)
 }
 
 #[derive(Args, Debug, Clone)]
