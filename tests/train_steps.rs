@@ -16,14 +16,7 @@ fn losses_fall_over_a_few_steps() {
     let cfg = tiny_showo2_config(vocab);
     let map = VarMap::new();
     let model = Showo2::new(&cfg, VarBuilder::from_varmap(&map, DType::F32, &dev)).unwrap();
-    let params: Vec<_> = map
-        .data()
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let mut opt = AdamW::new(params, 0.0).unwrap();
+    let mut opt = AdamW::new(vars(&map), 0.0).unwrap();
     let ids = LayoutIds {
         bos: 50,
         eos: 51,
