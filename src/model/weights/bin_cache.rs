@@ -56,13 +56,14 @@ pub fn open_with_cache(
     root: Option<&Path>,
     progress: impl FnMut(u64, u64),
 ) -> Result<WeightStore, WeightError> {
-    let store = WeightStore::open(path)?;
     let (Some(root), false) = (root, policy == BinCache::Off) else {
-        return Ok(store);
+        return WeightStore::open(path);
     };
-    let files: Vec<PathBuf> = store.files().iter().map(|p| p.to_path_buf()).collect();
+    // Which files make up the checkpoint, without parsing them: a cached conversion is then
+    // opened without reading the pickle at all.
+    let files = super::shards::resolve(path)?.files;
     if !files.iter().all(|f| is_pickle(f)) {
-        return Ok(store); // already safetensors
+        return WeightStore::open(path); // already safetensors
     }
     let sources = files
         .iter()
@@ -78,9 +79,8 @@ pub fn open_with_cache(
         return WeightStore::open(&cached);
     }
     if policy != BinCache::Convert {
-        return Ok(store);
+        return WeightStore::open(path);
     }
-    drop(store);
     // A folder converts into the entry folder (model.safetensors plus its config files).
     let target = if path.is_dir() { &entry } else { &cached };
     convert_to_safetensors(path, target, progress)?;
