@@ -202,3 +202,59 @@ fn trained_showo2_reloads_to_the_model_that_was_trained() {
         "reloaded model differs: {trained} vs {again}"
     );
 }
+
+/// The whole `train-tiny` command at toy sizes: all three phases run and leave a loadable
+/// checkpoint; phase 3 changes the decoder and not one encoder weight (phase 2 trained on the
+/// encoder's latents); a second run on the same folder resumes to exactly the same files.
+#[test]
+fn train_tiny_runs_every_phase_and_resumes() {
+    use showo::train::tiny::{TrainOptions, run};
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = TrainOptions::new(dir.path().to_path_buf());
+    (opts.vae_steps, opts.steps, opts.decoder_steps) = (2, 2, 2);
+    (opts.vae_batch, opts.t2i_batch, opts.qa_batch, opts.clip_batch) = (2, 2, 1, 1);
+    opts.checkpoint_every = 1;
+    let mut phases = Vec::new();
+    run(&opts, &mut |p: &str, _: usize, _: usize, _: &[(&str, f64)]| {
+        if phases.last().is_none_or(|l: &String| l != p) {
+            phases.push(p.to_string());
+        }
+    })
+    .unwrap();
+    assert_eq!(phases, ["vae", "unified", "decoder"]);
+    let out = dir.path();
+    for file in [
+        "model.safetensors",
+        "vae.safetensors",
+        "preview_map.json",
+        "curves.png",
+    ] {
+        assert!(out.join(file).exists(), "{file} missing");
+    }
+    let csv = std::fs::read_to_string(out.join("curves.csv")).unwrap();
+    assert!(csv.contains("decoder_l1"), "{csv}");
+
+    let dev = Device::Cpu;
+    let load = |f: &str| candle_core::safetensors::load(out.join(f), &dev).unwrap();
+    let (phase1, last) = (load("vae.ckpt.safetensors"), load("vae.safetensors"));
+    let (mut encoder_same, mut decoder_changed) = (0, 0);
+    for (name, before) in &phase1 {
+        let diff = max_diff(before, &last[name]);
+        if name.starts_with("encoder.") || name.starts_with("conv1.") {
+            assert_eq!(diff, 0.0, "phase 3 changed {name}");
+            encoder_same += 1;
+        } else if diff > 0.0 {
+            decoder_changed += 1;
+        }
+    }
+    assert!(encoder_same > 10 && decoder_changed > 10, "{encoder_same} {decoder_changed}");
+    showo::pipeline::Pipeline::load(out, &dev, DType::F32).unwrap();
+
+    let files = |names: &[&str]| -> Vec<Vec<u8>> {
+        names.iter().map(|n| std::fs::read(out.join(n)).unwrap()).collect()
+    };
+    let names = ["model.safetensors", "vae.safetensors", "preview_map.json"];
+    let first = files(&names);
+    run(&opts, &mut |_: &str, _: usize, _: usize, _: &[(&str, f64)]| {}).unwrap();
+    assert!(first == files(&names), "a resumed run changed a finished model");
+}

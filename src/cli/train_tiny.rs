@@ -18,6 +18,9 @@ pub struct TrainTinyArgs {
     /// Unified-model training steps.
     #[arg(long)]
     steps: Option<usize>,
+    /// Decoder-refinement steps (phase 3; 0 skips it).
+    #[arg(long)]
+    decoder_steps: Option<usize>,
     /// Checkpoint every N steps.
     #[arg(long)]
     checkpoint_every: Option<usize>,
@@ -27,6 +30,7 @@ pub fn run(args: TrainTinyArgs) -> Result<()> {
     let mut opts = TrainOptions::new(args.out);
     opts.vae_steps = args.vae_steps.unwrap_or(opts.vae_steps);
     opts.steps = args.steps.unwrap_or(opts.steps);
+    opts.decoder_steps = args.decoder_steps.unwrap_or(opts.decoder_steps);
     opts.checkpoint_every = args.checkpoint_every.unwrap_or(opts.checkpoint_every);
     let bar = ProgressBar::new(0);
     bar.set_style(

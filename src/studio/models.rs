@@ -7,6 +7,7 @@ use egui::Ui;
 
 use super::catalog::CatalogPanel;
 use crate::engine::{Event, JobId, LoadSettings, ModelInfo};
+use crate::hub::format_bytes;
 
 #[derive(Default)]
 pub struct ModelsPanel {
@@ -103,7 +104,7 @@ impl ModelsPanel {
                         row("Device", m.device.clone());
                         row("Data type", m.dtype.clone());
                         row("Parameters", human_count(m.parameters));
-                        row("Memory estimate", human_bytes(m.memory_bytes));
+                        row("Memory estimate", format_bytes(m.memory_bytes));
                     });
             }
             None => {
@@ -230,21 +231,6 @@ fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.to_owned()
 }
 
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 fn human_count(n: u64) -> String {
     match n {
         0 => "unknown".to_owned(),
@@ -261,8 +247,8 @@ mod tests {
 
     #[test]
     fn sizes_read_naturally() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(3 * 1024 * 1024 / 2), "1.5 MiB");
+        // The same units as the catalog's estimates (decimal), so the two panels agree.
+        assert_eq!(format_bytes(1_500_000), "1.50 MB");
         assert_eq!(human_count(1_500_000_000), "1.50 B");
     }
 }

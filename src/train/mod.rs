@@ -2,6 +2,7 @@
 //! losses. Used by `train-tiny` to reproduce the built-in model.
 
 pub mod curves;
+pub mod decoder;
 pub mod optim;
 pub mod spec;
 pub mod tiny;

@@ -47,6 +47,8 @@ pub struct TrainOptions {
     pub vae_lr: f64,
     /// Largest relative latent noise the VAE decoder trains through (see `latent_noise`).
     pub vae_latent_noise: f32,
+    /// Steps of the decoder-only refinement after phase 2 (see `decoder.rs`).
+    pub decoder_steps: usize,
     pub checkpoint_every: usize,
     pub seed: u64,
 }
@@ -67,6 +69,7 @@ impl TrainOptions {
             lr: 1e-3,
             vae_lr: 1e-3,
             vae_latent_noise: 0.3,
+            decoder_steps: 1500,
             checkpoint_every: 200,
             seed: 2026,
         }
@@ -97,7 +100,10 @@ pub fn run(opts: &TrainOptions, progress: Progress) -> anyhow::Result<()> {
     let vae_cfg = train_vae(opts, &data, &dev, progress)?;
     let vae = load_vae(&opts.out, &vae_cfg, &dev)?;
     train_unified(opts, &data, &tokenizer, special, &vae, &dev, progress)?;
+    super::decoder::refine_decoder(opts, &data, &vae_cfg, &dev, progress)?;
+    let vae = load_vae(&opts.out, &vae_cfg, &dev)?;
     write_preview_map(&opts.out, &vae, &dev)?;
+    plot(&opts.out)?;
     Ok(())
 }
 
@@ -112,7 +118,7 @@ fn write_preview_map(out: &Path, vae: &WanVae, dev: &Device) -> anyhow::Result<(
     Ok(())
 }
 
-fn pixels(images: &[&RgbImage], dev: &Device) -> Result<Tensor> {
+pub(super) fn pixels(images: &[&RgbImage], dev: &Device) -> Result<Tensor> {
     let (w, h) = images[0].dimensions();
     let data: Vec<f32> = images.iter().flat_map(|im| image_to_chw(im)).collect();
     Tensor::from_vec(data, (images.len(), 3, 1, h as usize, w as usize), dev)
@@ -240,7 +246,7 @@ fn train_vae(
 /// L1 between the horizontal and vertical pixel differences of `recon` and `x` (B, 3, T, H, W).
 /// Plain L1/MSE are content with soft, rounded outlines (a triangle's corners are few pixels);
 /// matching the gradients asks for the edges themselves, which is what tells shapes apart.
-fn edge_loss(recon: &Tensor, x: &Tensor) -> Result<Tensor> {
+pub(super) fn edge_loss(recon: &Tensor, x: &Tensor) -> Result<Tensor> {
     let diff = |t: &Tensor, dim: usize| -> Result<Tensor> {
         let n = t.dim(dim)?;
         t.narrow(dim, 1, n - 1)? - t.narrow(dim, 0, n - 1)?
@@ -258,7 +264,7 @@ fn edge_loss(recon: &Tensor, x: &Tensor) -> Result<Tensor> {
 /// KL weight is tiny). The flow model's latents are never exact; a decoder trained only on
 /// exact encodings turns their errors into mottled backgrounds and ragged shapes, one trained
 /// through this noise snaps them back onto clean tones and shapes.
-fn latent_noise(mu: &Tensor, max: f32, r: &mut ChaCha8Rng) -> Result<Tensor> {
+pub(super) fn latent_noise(mu: &Tensor, max: f32, r: &mut ChaCha8Rng) -> Result<Tensor> {
     let (b, c) = (mu.dim(0)?, mu.dim(1)?);
     let per_channel = mu.detach().transpose(0, 1)?.flatten_from(1)?; // (C, rest)
     let mean = per_channel.mean_keepdim(1)?;
@@ -280,7 +286,7 @@ fn latent_noise(mu: &Tensor, max: f32, r: &mut ChaCha8Rng) -> Result<Tensor> {
 
 /// A `crop`-sided square on the 8-px grid: around `focus` (normalised centre) if given,
 /// else at a position picked by `k`.
-fn vae_crop(img: &RgbImage, crop: u32, focus: Option<(f32, f32)>, k: u32) -> RgbImage {
+pub(super) fn vae_crop(img: &RgbImage, crop: u32, focus: Option<(f32, f32)>, k: u32) -> RgbImage {
     let (w, h) = img.dimensions();
     let c = crop.min(w).min(h);
     let snap = |centre: f32, side: u32| {
@@ -298,14 +304,14 @@ fn vae_crop(img: &RgbImage, crop: u32, focus: Option<(f32, f32)>, k: u32) -> Rgb
     image::imageops::crop_imm(img, x, y, c, c).to_image()
 }
 
-fn load_vae(dir: &Path, cfg: &VaeConfig, dev: &Device) -> anyhow::Result<WanVae> {
+pub(super) fn load_vae(dir: &Path, cfg: &VaeConfig, dev: &Device) -> anyhow::Result<WanVae> {
     let vb = unsafe {
         VarBuilder::from_mmaped_safetensors(&[dir.join("vae.safetensors")], DType::F32, dev)?
     };
     Ok(WanVae::new(cfg, vb)?)
 }
 
-fn named_vars(map: &VarMap) -> Vec<(String, candle_core::Var)> {
+pub(super) fn named_vars(map: &VarMap) -> Vec<(String, candle_core::Var)> {
     let mut v: Vec<_> = map
         .data()
         .lock()
@@ -319,13 +325,13 @@ fn named_vars(map: &VarMap) -> Vec<(String, candle_core::Var)> {
 
 /// A phase's resumable state: `<stem>.ckpt.safetensors` (weights) and
 /// `<stem>.optim.safetensors` (AdamW moments and step) in the run folder.
-struct Checkpoint {
+pub(super) struct Checkpoint {
     weights: PathBuf,
     optim: PathBuf,
 }
 
 impl Checkpoint {
-    fn new(out: &Path, stem: &str) -> Self {
+    pub(super) fn new(out: &Path, stem: &str) -> Self {
         Self {
             weights: out.join(format!("{stem}.ckpt.safetensors")),
             optim: out.join(format!("{stem}.optim.safetensors")),
@@ -333,7 +339,7 @@ impl Checkpoint {
     }
 
     /// Continues from the saved state if there is one.
-    fn resume(&self, map: &mut VarMap, opt: &mut AdamW) -> anyhow::Result<()> {
+    pub(super) fn resume(&self, map: &mut VarMap, opt: &mut AdamW) -> anyhow::Result<()> {
         if self.weights.exists() {
             map.load(&self.weights)?;
             opt.load(&self.optim)?;
@@ -343,7 +349,7 @@ impl Checkpoint {
 
     /// Each file is written whole, then renamed over the old one, so an interrupted save never
     /// leaves a truncated checkpoint behind.
-    fn save(&self, map: &VarMap, opt: &AdamW) -> anyhow::Result<()> {
+    pub(super) fn save(&self, map: &VarMap, opt: &AdamW) -> anyhow::Result<()> {
         let tmp = self.optim.with_extension("safetensors.tmp");
         opt.save(&tmp)?;
         std::fs::rename(&tmp, &self.optim)?;
@@ -351,15 +357,19 @@ impl Checkpoint {
     }
 }
 
-fn save_varmap_atomic(map: &VarMap, path: &Path) -> anyhow::Result<()> {
+pub(super) fn save_varmap_atomic(map: &VarMap, path: &Path) -> anyhow::Result<()> {
     let tmp = path.with_extension("safetensors.tmp");
     map.save(&tmp)?;
     std::fs::rename(&tmp, path)?;
     Ok(())
 }
 
-fn plot(out: &Path) -> anyhow::Result<()> {
-    let series = curves::read_csv(&out.join("curves.csv"))?;
+pub(super) fn plot(out: &Path) -> anyhow::Result<()> {
+    let csv = out.join("curves.csv");
+    if !csv.exists() {
+        return Ok(()); // nothing trained in this folder yet (e.g. `--steps 0` on a copied VAE)
+    }
+    let series = curves::read_csv(&csv)?;
     curves::plot(&series, 640, 360).save(out.join("curves.png"))?;
     Ok(())
 }
