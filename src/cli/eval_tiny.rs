@@ -20,6 +20,9 @@ pub struct EvalTinyArgs {
     steps: usize,
     #[arg(long, default_value_t = 4.0)]
     guidance: f32,
+    /// RePaint jumps per step for inpainting and extension.
+    #[arg(long, default_value_t = 0)]
+    resample: usize,
     /// Write a grid of generated samples here (PNG) and the table next to it (.md).
     #[arg(long)]
     grid: Option<PathBuf>,
@@ -36,6 +39,7 @@ pub fn run(args: EvalTinyArgs) -> Result<()> {
         samples: args.samples,
         steps: args.steps,
         guidance: args.guidance,
+        resample: args.resample,
         ..Default::default()
     };
     let report = evaluate(&p, &opts, |line| eprintln!("{line}"))?;

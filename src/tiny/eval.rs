@@ -9,7 +9,7 @@ use image::{GrayImage, RgbImage};
 
 use super::checker::{PixelRect, background_continues, inpaint_ok, judge};
 use super::dataset::WorldDataset;
-use super::grammar::canonical_caption;
+use super::grammar::{QuestionKind, canonical_caption};
 use super::world::{Colour, Scene};
 use crate::media::{Growth, SampledFrame, SampledVideo};
 use crate::pipeline::chat::{Attachment, ChatMessage, ChatOptions};
@@ -24,6 +24,8 @@ pub struct EvalOptions {
     pub steps: usize,
     pub guidance: f32,
     pub clip_frames: usize,
+    /// RePaint jumps per step for inpainting and extension (the studio's "resample").
+    pub resample: usize,
 }
 
 impl Default for EvalOptions {
@@ -33,6 +35,7 @@ impl Default for EvalOptions {
             steps: 20,
             guidance: 4.0,
             clip_frames: 9,
+            resample: 0,
         }
     }
 }
@@ -102,6 +105,7 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
         ..Default::default()
     };
     let mut ok = 0;
+    let mut by_kind = KindTally::default();
     for i in 0..n as u64 {
         let q = data.image_question(i);
         let msg = ChatMessage {
@@ -110,13 +114,16 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
             answer: None,
         };
         let a = p.ask(&[msg], &opts_chat, &mut |_| {}, &|| false)?;
-        ok += usize::from(norm(&a.text) == norm(&q.qa.answer));
+        let hit = norm(&a.text) == norm(&q.qa.answer);
+        by_kind.add(q.qa.kind, hit);
+        ok += usize::from(hit);
     }
-    log(&format!("image QA: {ok}/{n}"));
+    log(&format!("image QA: {ok}/{n} ({})", by_kind.summary()));
     report
         .rows
         .push(("image QA exact match".into(), ok as f64 / n as f64, n));
     let mut ok = 0;
+    let mut by_kind = KindTally::default();
     for i in 0..n as u64 {
         let q = data.clip_question(i);
         let picked = crate::media::uniform_frame_indices(q.frames.len(), p.settings.video_frames);
@@ -139,9 +146,11 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
             answer: None,
         };
         let a = p.ask(&[msg], &opts_chat, &mut |_| {}, &|| false)?;
-        ok += usize::from(norm(&a.text) == norm(&q.qa.answer));
+        let hit = norm(&a.text) == norm(&q.qa.answer);
+        by_kind.add(q.qa.kind, hit);
+        ok += usize::from(hit);
     }
-    log(&format!("clip QA: {ok}/{n}"));
+    log(&format!("clip QA: {ok}/{n} ({})", by_kind.summary()));
     report
         .rows
         .push(("clip QA exact match".into(), ok as f64 / n as f64, n));
@@ -160,11 +169,12 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
         let mut edited: Scene = c.scene.clone();
         edited.shapes[0].colour = new_colour;
         let mask: GrayImage = PixelRect::around(&target.sprite(), res, 4).mask(res, res);
-        let req = InpaintRequest::new(
+        let mut req = InpaintRequest::new(
             base(canonical_caption(&edited), i),
             c.image.clone(),
             mask.clone(),
         );
+        req.resample = opts.resample;
         let out = Control::none(|ctl| p.inpaint(&req, ctl))?.image;
         if let Ok(v) = inpaint_ok(&c.image, &out, &mask, new_colour, target.kind) {
             ok += usize::from(v.passed());
@@ -181,7 +191,7 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
     for i in 0..n as u64 {
         let c = data.captioned_image(20_000 + i);
         let top = image::imageops::crop_imm(&c.image, 0, 0, res, keep).to_image();
-        let req = ExtendRequest::new(
+        let mut req = ExtendRequest::new(
             base(canonical_caption(&c.scene), i),
             top,
             Growth {
@@ -191,6 +201,7 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
                 bottom: res - keep,
             },
         );
+        req.resample = opts.resample;
         let out = Control::none(|ctl| p.extend(&req, ctl))?.image;
         let v = background_continues(
             &out,
@@ -208,6 +219,30 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
         .rows
         .push(("extension".into(), ok as f64 / n as f64, n));
     Ok(report)
+}
+
+/// Right answers per question kind, for the log: which kinds a model still gets wrong.
+#[derive(Default)]
+struct KindTally(Vec<(QuestionKind, usize, usize)>);
+
+impl KindTally {
+    fn add(&mut self, kind: QuestionKind, hit: bool) {
+        match self.0.iter_mut().find(|(k, _, _)| *k == kind) {
+            Some((_, right, all)) => {
+                *right += usize::from(hit);
+                *all += 1;
+            }
+            None => self.0.push((kind, usize::from(hit), 1)),
+        }
+    }
+
+    fn summary(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, right, all)| format!("{k:?} {right}/{all}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// The first pictures side by side (4 per row) for the README.

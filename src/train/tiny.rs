@@ -69,7 +69,7 @@ impl TrainOptions {
             lr: 1e-3,
             vae_lr: 1e-3,
             vae_latent_noise: 0.3,
-            decoder_steps: 1500,
+            decoder_steps: 3000,
             checkpoint_every: 200,
             seed: 2026,
         }
