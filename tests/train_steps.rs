@@ -212,10 +212,18 @@ fn train_tiny_runs_every_phase_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let mut opts = TrainOptions::new(dir.path().to_path_buf());
     (opts.vae_steps, opts.steps, opts.decoder_steps) = (2, 2, 2);
-    (opts.vae_batch, opts.t2i_batch, opts.qa_batch, opts.clip_batch) = (2, 2, 1, 1);
+    (
+        opts.vae_batch,
+        opts.t2i_batch,
+        opts.qa_batch,
+        opts.clip_batch,
+    ) = (2, 2, 1, 1);
     opts.checkpoint_every = 1;
     let mut phases = Vec::new();
-    run(&opts, &mut |p: &str, _: usize, _: usize, _: &[(&str, f64)]| {
+    run(&opts, &mut |p: &str,
+                     _: usize,
+                     _: usize,
+                     _: &[(&str, f64)]| {
         if phases.last().is_none_or(|l: &String| l != p) {
             phases.push(p.to_string());
         }
@@ -247,14 +255,27 @@ fn train_tiny_runs_every_phase_and_resumes() {
             decoder_changed += 1;
         }
     }
-    assert!(encoder_same > 10 && decoder_changed > 10, "{encoder_same} {decoder_changed}");
+    assert!(
+        encoder_same > 10 && decoder_changed > 10,
+        "{encoder_same} {decoder_changed}"
+    );
     showo::pipeline::Pipeline::load(out, &dev, DType::F32).unwrap();
 
     let files = |names: &[&str]| -> Vec<Vec<u8>> {
-        names.iter().map(|n| std::fs::read(out.join(n)).unwrap()).collect()
+        names
+            .iter()
+            .map(|n| std::fs::read(out.join(n)).unwrap())
+            .collect()
     };
     let names = ["model.safetensors", "vae.safetensors", "preview_map.json"];
     let first = files(&names);
-    run(&opts, &mut |_: &str, _: usize, _: usize, _: &[(&str, f64)]| {}).unwrap();
-    assert!(first == files(&names), "a resumed run changed a finished model");
+    run(&opts, &mut |_: &str,
+                     _: usize,
+                     _: usize,
+                     _: &[(&str, f64)]| {})
+    .unwrap();
+    assert!(
+        first == files(&names),
+        "a resumed run changed a finished model"
+    );
 }

@@ -78,7 +78,13 @@ pub fn refine_decoder(
         let loss = ((&rec + &mse)? + edge_loss(&recon, &x)?)?;
         let mut grads = loss.backward()?;
         opt.clip(&mut grads, 1.0)?;
-        let lr = lr_at(step, opts.decoder_steps, 50, opts.vae_lr * 0.5, opts.vae_lr * 0.025);
+        let lr = lr_at(
+            step,
+            opts.decoder_steps,
+            50,
+            opts.vae_lr * 0.5,
+            opts.vae_lr * 0.025,
+        );
         opt.apply(&grads, lr)?;
         let vals = [("decoder_l1", rec.to_scalar::<f32>()? as f64)];
         if !vals[0].1.is_finite() {
@@ -106,8 +112,11 @@ fn normalised_noise(z: &Tensor, max: f32, r: &mut rand_chacha::ChaCha8Rng) -> Re
     let eps: Vec<f32> = (0..z.elem_count())
         .map(|_| StandardNormal.sample(r))
         .collect();
-    Tensor::from_vec(eps, z.shape(), z.device())?
-        .broadcast_mul(&Tensor::from_vec(levels, (b, 1, 1, 1, 1), z.device())?)
+    Tensor::from_vec(eps, z.shape(), z.device())?.broadcast_mul(&Tensor::from_vec(
+        levels,
+        (b, 1, 1, 1, 1),
+        z.device(),
+    )?)
 }
 
 /// (B, 1, T, H, W): `SHAPE_WEIGHT` where the target pixel is a shape's, 1 elsewhere.
