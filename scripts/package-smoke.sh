@@ -140,7 +140,7 @@ check_deb() {
   ok "generated ${w}x${h}, not uniform (stddev $sd): $png"
   # The picture must follow the prompt: red, and on the left. (eval-tiny measures the model's
   # quality at large; this fixed seed checks that the package runs the shipped model, whose
-  # answer here is left half 0.11 redder than grey against 0.01 on the right.)
+  # answer here is left half 0.13 redder than grey against 0.04 on the right.)
   local left right
   { read -r left; read -r right; } < <(redness_halves "$png")
   echo "redness (r - (g+b)/2): left half $left, right half $right"

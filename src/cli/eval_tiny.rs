@@ -20,8 +20,9 @@ pub struct EvalTinyArgs {
     steps: usize,
     #[arg(long, default_value_t = 4.0)]
     guidance: f32,
-    /// RePaint jumps per step for inpainting and extension.
-    #[arg(long, default_value_t = 0)]
+    /// RePaint jumps per step for inpainting and extension (2 lifts extension from 14% to 44%
+    /// on the built-in model).
+    #[arg(long, default_value_t = 2)]
     resample: usize,
     /// Write a grid of generated samples here (PNG) and the table next to it (.md).
     #[arg(long)]

@@ -35,7 +35,7 @@ impl Default for EvalOptions {
             steps: 20,
             guidance: 4.0,
             clip_frames: 9,
-            resample: 0,
+            resample: 2,
         }
     }
 }
