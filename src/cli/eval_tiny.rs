@@ -14,15 +14,15 @@ pub struct EvalTinyArgs {
     #[arg(long)]
     model: Option<PathBuf>,
     /// Held-out samples per metric.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = EvalOptions::default().samples)]
     samples: usize,
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = EvalOptions::default().steps)]
     steps: usize,
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = EvalOptions::default().guidance)]
     guidance: f32,
     /// RePaint jumps per step for inpainting and extension (2 lifts extension from 14% to 44%
     /// on the built-in model).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = EvalOptions::default().resample)]
     resample: usize,
     /// Write a grid of generated samples here (PNG) and the table next to it (.md).
     #[arg(long)]

@@ -607,14 +607,10 @@ fn symlink(target: &std::path::Path, link: &std::path::Path) -> std::io::Result<
 /// studio's "Load <id>" open.
 pub fn folder_for_id(catalog: &Catalog, id: &str) -> Result<PathBuf, HubError> {
     let model = catalog.model(id)?;
+    let hub = Hub::new(super::HubConfig::from_env());
     if model.is_builtin() {
-        return Ok(installed(&Hub::new(super::HubConfig::from_env()), catalog, model)?.dir);
+        return Ok(installed(&hub, catalog, model)?.dir);
     }
     let links = super::model_links_root().ok_or(HubError::NoCacheFolder)?;
-    load_folder(
-        &Hub::new(super::HubConfig::from_env()),
-        catalog,
-        model,
-        &links,
-    )
+    load_folder(&hub, catalog, model, &links)
 }

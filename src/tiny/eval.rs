@@ -104,7 +104,6 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
         max_new_tokens: 8,
         ..Default::default()
     };
-    let mut ok = 0;
     let mut by_kind = KindTally::default();
     for i in 0..n as u64 {
         let q = data.image_question(i);
@@ -114,15 +113,12 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
             answer: None,
         };
         let a = p.ask(&[msg], &opts_chat, &mut |_| {}, &|| false)?;
-        let hit = norm(&a.text) == norm(&q.qa.answer);
-        by_kind.add(q.qa.kind, hit);
-        ok += usize::from(hit);
+        by_kind.add(q.qa.kind, norm(&a.text) == norm(&q.qa.answer));
     }
-    log(&format!("image QA: {ok}/{n} ({})", by_kind.summary()));
+    log(&format!("image QA: {}", by_kind.summary()));
     report
         .rows
-        .push(("image QA exact match".into(), ok as f64 / n as f64, n));
-    let mut ok = 0;
+        .push(("image QA exact match".into(), by_kind.share(), n));
     let mut by_kind = KindTally::default();
     for i in 0..n as u64 {
         let q = data.clip_question(i);
@@ -146,14 +142,12 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
             answer: None,
         };
         let a = p.ask(&[msg], &opts_chat, &mut |_| {}, &|| false)?;
-        let hit = norm(&a.text) == norm(&q.qa.answer);
-        by_kind.add(q.qa.kind, hit);
-        ok += usize::from(hit);
+        by_kind.add(q.qa.kind, norm(&a.text) == norm(&q.qa.answer));
     }
-    log(&format!("clip QA: {ok}/{n} ({})", by_kind.summary()));
+    log(&format!("clip QA: {}", by_kind.summary()));
     report
         .rows
-        .push(("clip QA exact match".into(), ok as f64 / n as f64, n));
+        .push(("clip QA exact match".into(), by_kind.share(), n));
 
     // Inpainting: recolour the first shape.
     let mut ok = 0;
@@ -236,12 +230,27 @@ impl KindTally {
         }
     }
 
-    fn summary(&self) -> String {
+    /// (right, asked) over all kinds.
+    fn totals(&self) -> (usize, usize) {
         self.0
             .iter()
+            .fold((0, 0), |(r, a), (_, right, all)| (r + right, a + all))
+    }
+
+    fn share(&self) -> f64 {
+        let (right, all) = self.totals();
+        right as f64 / all.max(1) as f64
+    }
+
+    /// "39/50 (Colour 4/6, Size 8/8, ...)".
+    fn summary(&self) -> String {
+        let (right, all) = self.totals();
+        let kinds: Vec<String> = self
+            .0
+            .iter()
             .map(|(k, right, all)| format!("{k:?} {right}/{all}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+            .collect();
+        format!("{right}/{all} ({})", kinds.join(", "))
     }
 }
 

@@ -8,14 +8,10 @@
 
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use image::RgbImage;
-use rand::RngExt;
-use rand_distr::{Distribution, StandardNormal};
 
-use super::curves;
 use super::optim::{AdamW, lr_at};
 use super::tiny::{
-    Checkpoint, TrainOptions, edge_loss, named_vars, pixels, plot, save_varmap_atomic, vae_crop,
+    Checkpoint, TrainOptions, edge_loss, leveled_noise, named_vars, save_varmap_atomic, vae_batch,
 };
 use super::unified::rng;
 use crate::model::vae::{VaeConfig, WanVae};
@@ -53,23 +49,11 @@ pub fn refine_decoder(
         return Ok(());
     }
     let mut r = rng(opts.seed ^ 0xDEC0);
-    let csv = opts.out.join("curves.csv");
     for step in opt.step..opts.decoder_steps {
-        let batch: Vec<RgbImage> = (0..opts.vae_batch as u64)
-            .map(|i| {
-                let (scene, img) = data.image(FIRST_PICTURE + step as u64 * 1000 + i);
-                let k = (step as u64 * 29 + i * 13) as u32;
-                let focus = (!k.is_multiple_of(4))
-                    .then(|| scene.shapes.get(k as usize / 4 % scene.shapes.len().max(1)))
-                    .flatten()
-                    .map(|s| s.centre);
-                vae_crop(&img, opts.vae_crop, focus, k)
-            })
-            .collect();
-        let x = pixels(&batch.iter().collect::<Vec<_>>(), dev)?;
+        let x = vae_batch(data, opts, step, FIRST_PICTURE, (29, 13), dev)?;
         // Normalised latents, so unit noise is one latent standard deviation.
         let z = vae.encode_detailed(&x)?.mu.detach();
-        let z = (&z + normalised_noise(&z, opts.vae_latent_noise, &mut r)?)?;
+        let z = (&z + leveled_noise(&z, opts.vae_latent_noise, &mut r)?)?;
         let recon = vae.decode_unclamped(&z)?;
         let weight = shape_weights(&x)?;
         let err = (&recon - &x)?;
@@ -91,32 +75,10 @@ pub fn refine_decoder(
             anyhow::bail!("decoder refinement diverged at step {step}; lower vae_lr");
         }
         progress("decoder", step + 1, opts.decoder_steps, &vals);
-        if step % 10 == 0 {
-            curves::append_csv(&csv, step, &vals)?;
-        }
-        if (step + 1) % opts.checkpoint_every == 0 {
-            ckpt.save(&map, &opt)?;
-            plot(&opts.out)?;
-        }
+        ckpt.after_step(step, &vals, opts.checkpoint_every, (&map, &opt))?;
     }
     ckpt.save(&map, &opt)?;
-    save_varmap_atomic(&map, &weights)?;
-    plot(&opts.out)?;
-    Ok(())
-}
-
-/// Per sample a level `s ~ U(0, max)`, times unit Gaussian noise.
-fn normalised_noise(z: &Tensor, max: f32, r: &mut rand_chacha::ChaCha8Rng) -> Result<Tensor> {
-    let b = z.dim(0)?;
-    let levels: Vec<f32> = (0..b).map(|_| r.random::<f32>() * max).collect();
-    let eps: Vec<f32> = (0..z.elem_count())
-        .map(|_| StandardNormal.sample(r))
-        .collect();
-    Tensor::from_vec(eps, z.shape(), z.device())?.broadcast_mul(&Tensor::from_vec(
-        levels,
-        (b, 1, 1, 1, 1),
-        z.device(),
-    )?)
+    save_varmap_atomic(&map, &weights) // `tiny::run` redraws the plot next
 }
 
 /// (B, 1, T, H, W): `SHAPE_WEIGHT` where the target pixel is a shape's, 1 elsewhere.

@@ -119,7 +119,7 @@ fn write_preview_map(out: &Path, vae: &WanVae, dev: &Device) -> anyhow::Result<(
     Ok(())
 }
 
-pub(super) fn pixels(images: &[&RgbImage], dev: &Device) -> Result<Tensor> {
+fn pixels(images: &[&RgbImage], dev: &Device) -> Result<Tensor> {
     let (w, h) = images[0].dimensions();
     let data: Vec<f32> = images.iter().flat_map(|im| image_to_chw(im)).collect();
     Tensor::from_vec(data, (images.len(), 3, 1, h as usize, w as usize), dev)
@@ -143,24 +143,8 @@ fn train_vae(
     let mut opt = AdamW::new(named_vars(&map), 0.0)?;
     ckpt.resume(&mut map, &mut opt)?;
     let mut r = rng(opts.seed);
-    let csv = opts.out.join("curves.csv");
     for step in opt.step..opts.vae_steps {
-        // The VAE is fully convolutional: 32x32 crops (on the 8-px latent grid) train the
-        // same weights at a quarter of the cost of whole 64x64 pictures. Three crops in four
-        // are centred on a shape: shapes are a small part of a picture, and random crops
-        // (mostly background) teach a VAE that renders every shape grey.
-        let batch: Vec<RgbImage> = (0..opts.vae_batch as u64)
-            .map(|i| {
-                let (scene, img) = data.image(step as u64 * 1000 + i);
-                let k = (step as u64 * 31 + i * 17) as u32;
-                let focus = (!k.is_multiple_of(4))
-                    .then(|| scene.shapes.get(k as usize / 4 % scene.shapes.len().max(1)))
-                    .flatten()
-                    .map(|s| s.centre);
-                vae_crop(&img, opts.vae_crop, focus, k)
-            })
-            .collect();
-        let x = pixels(&batch.iter().collect::<Vec<_>>(), dev)?;
+        let x = vae_batch(data, opts, step, 0, (31, 17), dev)?;
         let enc = vae.encode_detailed(&x)?;
         // The sampled noise is capped (sigma <= e^-2) so it never drowns the signal of a
         // freshly initialised encoder; the studio uses the deterministic mean anyway.
@@ -193,13 +177,7 @@ fn train_vae(
             );
         }
         progress("vae", step + 1, opts.vae_steps, &vals);
-        if step % 10 == 0 {
-            curves::append_csv(&csv, step, &vals)?;
-        }
-        if (step + 1) % opts.checkpoint_every == 0 {
-            ckpt.save(&map, &opt)?;
-            plot(&opts.out)?;
-        }
+        ckpt.after_step(step, &vals, opts.checkpoint_every, (&map, &opt))?;
     }
     // Latent statistics over fresh images become the normalisation constants.
     let mut sum = [0f64; 16];
@@ -266,7 +244,7 @@ pub(super) fn edge_loss(recon: &Tensor, x: &Tensor) -> Result<Tensor> {
 /// exact encodings turns their errors into mottled backgrounds and ragged shapes; trained
 /// through this noise it keeps shapes readable under 0.25 sd of it (README: 37/48 vs 19/48).
 fn latent_noise(mu: &Tensor, max: f32, r: &mut ChaCha8Rng) -> Result<Tensor> {
-    let (b, c) = (mu.dim(0)?, mu.dim(1)?);
+    let c = mu.dim(1)?;
     let per_channel = mu.detach().transpose(0, 1)?.flatten_from(1)?; // (C, rest)
     let mean = per_channel.mean_keepdim(1)?;
     let spread = per_channel
@@ -275,19 +253,52 @@ fn latent_noise(mu: &Tensor, max: f32, r: &mut ChaCha8Rng) -> Result<Tensor> {
         .mean_keepdim(1)?
         .sqrt()?
         .reshape((1, c, 1, 1, 1))?;
+    leveled_noise(mu, max, r)?.broadcast_mul(&spread)
+}
+
+/// Unit Gaussian noise shaped like `like` (B, ...), scaled per sample by a level `s ~ U(0, max)`.
+pub(super) fn leveled_noise(like: &Tensor, max: f32, r: &mut ChaCha8Rng) -> Result<Tensor> {
+    let b = like.dim(0)?;
     let levels: Vec<f32> = (0..b).map(|_| r.random::<f32>() * max).collect();
-    let level = Tensor::from_vec(levels, (b, 1, 1, 1, 1), mu.device())?;
-    let eps: Vec<f32> = (0..mu.elem_count())
+    let mut per_sample = vec![1usize; like.rank()];
+    per_sample[0] = b;
+    let level = Tensor::from_vec(levels, per_sample, like.device())?;
+    let eps: Vec<f32> = (0..like.elem_count())
         .map(|_| StandardNormal.sample(r))
         .collect();
-    Tensor::from_vec(eps, mu.shape(), mu.device())?
-        .broadcast_mul(&spread)?
-        .broadcast_mul(&level)
+    Tensor::from_vec(eps, like.shape(), like.device())?.broadcast_mul(&level)
+}
+
+/// A VAE training batch (B, 3, 1, crop, crop): crops of pictures `first + step * 1000 + i`.
+/// The VAE is fully convolutional: 32x32 crops (on the 8-px latent grid) train the same
+/// weights at a quarter of the cost of whole 64x64 pictures. Three crops in four are centred on
+/// a shape: shapes are a small part of a picture, and random crops (mostly background) teach a
+/// VAE that renders every shape grey. Crop `i` is picked by `k = step * a + i * b`.
+pub(super) fn vae_batch(
+    data: &WorldDataset,
+    opts: &TrainOptions,
+    step: usize,
+    first: u64,
+    (a, b): (u64, u64),
+    dev: &Device,
+) -> Result<Tensor> {
+    let batch: Vec<RgbImage> = (0..opts.vae_batch as u64)
+        .map(|i| {
+            let (scene, img) = data.image(first + step as u64 * 1000 + i);
+            let k = (step as u64 * a + i * b) as u32;
+            let focus = (!k.is_multiple_of(4))
+                .then(|| scene.shapes.get(k as usize / 4 % scene.shapes.len().max(1)))
+                .flatten()
+                .map(|s| s.centre);
+            vae_crop(&img, opts.vae_crop, focus, k)
+        })
+        .collect();
+    pixels(&batch.iter().collect::<Vec<_>>(), dev)
 }
 
 /// A `crop`-sided square on the 8-px grid: around `focus` (normalised centre) if given,
 /// else at a position picked by `k`.
-pub(super) fn vae_crop(img: &RgbImage, crop: u32, focus: Option<(f32, f32)>, k: u32) -> RgbImage {
+fn vae_crop(img: &RgbImage, crop: u32, focus: Option<(f32, f32)>, k: u32) -> RgbImage {
     let (w, h) = img.dimensions();
     let c = crop.min(w).min(h);
     let snap = |centre: f32, side: u32| {
@@ -327,6 +338,7 @@ pub(super) fn named_vars(map: &VarMap) -> Vec<(String, candle_core::Var)> {
 /// A phase's resumable state: `<stem>.ckpt.safetensors` (weights) and
 /// `<stem>.optim.safetensors` (AdamW moments and step) in the run folder.
 pub(super) struct Checkpoint {
+    out: PathBuf,
     weights: PathBuf,
     optim: PathBuf,
 }
@@ -334,9 +346,29 @@ pub(super) struct Checkpoint {
 impl Checkpoint {
     pub(super) fn new(out: &Path, stem: &str) -> Self {
         Self {
+            out: out.to_path_buf(),
             weights: out.join(format!("{stem}.ckpt.safetensors")),
             optim: out.join(format!("{stem}.optim.safetensors")),
         }
+    }
+
+    /// Every phase's bookkeeping after step `step`: every 10th step the `curve` values go to
+    /// `curves.csv`; every `every` steps the state is saved and the plot redrawn.
+    pub(super) fn after_step(
+        &self,
+        step: usize,
+        curve: &[(&str, f64)],
+        every: usize,
+        (map, opt): (&VarMap, &AdamW),
+    ) -> anyhow::Result<()> {
+        if step.is_multiple_of(10) {
+            curves::append_csv(&self.out.join("curves.csv"), step, curve)?;
+        }
+        if (step + 1).is_multiple_of(every) {
+            self.save(map, opt)?;
+            plot(&self.out)?;
+        }
+        Ok(())
     }
 
     /// Continues from the saved state if there is one.
@@ -365,7 +397,7 @@ pub(super) fn save_varmap_atomic(map: &VarMap, path: &Path) -> anyhow::Result<()
     Ok(())
 }
 
-pub(super) fn plot(out: &Path) -> anyhow::Result<()> {
+fn plot(out: &Path) -> anyhow::Result<()> {
     let csv = out.join("curves.csv");
     if !csv.exists() {
         return Ok(()); // nothing trained in this folder yet (e.g. `--steps 0` on a copied VAE)
@@ -440,7 +472,6 @@ fn train_unified(
             .to_vec())
     };
     let mut cache = LatentCache::new(vae, dev);
-    let csv = opts.out.join("curves.csv");
     for step in opt.step..opts.steps {
         let mut r = rng(opts.seed ^ (step as u64).wrapping_mul(0x9E37_79B9));
         let t2i = cache
@@ -503,13 +534,7 @@ fn train_unified(
             ("grad_norm", norm),
         ];
         progress("unified", step + 1, opts.steps, &vals);
-        if step % 10 == 0 {
-            curves::append_csv(&csv, step, &vals[..2])?;
-        }
-        if (step + 1) % opts.checkpoint_every == 0 {
-            ckpt.save(&map, &opt)?;
-            plot(&opts.out)?;
-        }
+        ckpt.after_step(step, &vals[..2], opts.checkpoint_every, (&map, &opt))?;
     }
     save_varmap_atomic(&map, &final_path)?;
     plot(&opts.out)?;
