@@ -11,6 +11,9 @@ fn builtin_model_generates_and_answers() {
     let dir = showo::assets::builtin_model_dir().expect("assets/tiny is part of the repository");
     let p = Pipeline::load(&dir, &Device::Cpu, DType::F32).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(p.native_size(), (64, 64));
+    // Its studio.json asks inpainting and extension for RePaint jumps (the studio and the CLI
+    // use them unless told otherwise).
+    assert_eq!(p.settings.resample, 2);
     let req = GenerateRequest {
         prompt: "a red circle on the left".into(),
         seed: 3,

@@ -227,6 +227,7 @@ fn per_side_prompts_run_as_successive_extensions() {
                 (Side::Left, 16, Some("a red circle".into())),
                 (Side::Bottom, 16, None),
             ],
+            0,
             c,
         )
     })

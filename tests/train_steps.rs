@@ -203,15 +203,20 @@ fn trained_showo2_reloads_to_the_model_that_was_trained() {
     );
 }
 
-/// The whole `train-tiny` command at toy sizes: all three phases run and leave a loadable
-/// checkpoint; phase 3 changes the decoder and not one encoder weight (phase 2 trained on the
-/// encoder's latents); a second run on the same folder resumes to exactly the same files.
+/// The whole `train-tiny` command at toy sizes: all four phases run and leave a loadable
+/// checkpoint; phases 3 and 4 change the decoder and not one encoder weight (phase 2 trained on
+/// the encoder's latents); a second run on the same folder resumes to exactly the same files.
 #[test]
 fn train_tiny_runs_every_phase_and_resumes() {
     use showo::train::tiny::{TrainOptions, run};
     let dir = tempfile::tempdir().unwrap();
     let mut opts = TrainOptions::new(dir.path().to_path_buf());
-    (opts.vae_steps, opts.steps, opts.decoder_steps) = (2, 2, 2);
+    (
+        opts.vae_steps,
+        opts.steps,
+        opts.decoder_steps,
+        opts.polish_steps,
+    ) = (2, 2, 2, 2);
     (
         opts.vae_batch,
         opts.t2i_batch,
@@ -229,7 +234,7 @@ fn train_tiny_runs_every_phase_and_resumes() {
         }
     })
     .unwrap();
-    assert_eq!(phases, ["vae", "unified", "decoder"]);
+    assert_eq!(phases, ["vae", "unified", "decoder", "polish"]);
     let out = dir.path();
     for file in [
         "model.safetensors",
@@ -240,7 +245,10 @@ fn train_tiny_runs_every_phase_and_resumes() {
         assert!(out.join(file).exists(), "{file} missing");
     }
     let csv = std::fs::read_to_string(out.join("curves.csv")).unwrap();
-    assert!(csv.contains("decoder_l1"), "{csv}");
+    assert!(
+        csv.contains("decoder_l1") && csv.contains("polish_l1"),
+        "{csv}"
+    );
 
     let dev = Device::Cpu;
     let load = |f: &str| candle_core::safetensors::load(out.join(f), &dev).unwrap();
@@ -249,7 +257,7 @@ fn train_tiny_runs_every_phase_and_resumes() {
     for (name, before) in &phase1 {
         let diff = max_diff(before, &last[name]);
         if name.starts_with("encoder.") || name.starts_with("conv1.") {
-            assert_eq!(diff, 0.0, "phase 3 changed {name}");
+            assert_eq!(diff, 0.0, "phase 3 or 4 changed {name}");
             encoder_same += 1;
         } else if diff > 0.0 {
             decoder_changed += 1;

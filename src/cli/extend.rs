@@ -36,9 +36,9 @@ pub struct ExtendArgs {
     pub top_prompt: Option<String>,
     #[arg(long)]
     pub bottom_prompt: Option<String>,
-    /// RePaint resampling jumps per step (0 = off).
-    #[arg(long, default_value_t = 0)]
-    pub resample: usize,
+    /// RePaint resampling jumps per step (0 = off; default: the model's `studio.json`, else 0).
+    #[arg(long)]
+    pub resample: Option<usize>,
 }
 
 pub fn run(args: ExtendArgs) -> Result<()> {
@@ -51,6 +51,7 @@ pub fn run(args: ExtendArgs) -> Result<()> {
         (Side::Top, args.top, &args.top_prompt),
         (Side::Bottom, args.bottom, &args.bottom_prompt),
     ];
+    let resample = args.resample.unwrap_or(pipe.settings.resample);
     let separate = per_side.iter().any(|(_, _, p)| p.is_some());
     let out = if separate {
         let sides: Vec<(Side, u32, Option<String>)> = per_side
@@ -60,7 +61,7 @@ pub fn run(args: ExtendArgs) -> Result<()> {
             .collect();
         let total = base.steps * sides.len().max(1);
         with_progress(total, &args.sampling.out, |ctl| {
-            pipe.extend_sides(&base, &image, &sides, ctl)
+            pipe.extend_sides(&base, &image, &sides, resample, ctl)
         })
     } else {
         let growth = Growth {
@@ -70,7 +71,7 @@ pub fn run(args: ExtendArgs) -> Result<()> {
             bottom: args.bottom,
         };
         let mut req = ExtendRequest::new(base.clone(), image.clone(), growth);
-        req.resample = args.resample;
+        req.resample = resample;
         with_progress(base.steps, &args.sampling.out, |ctl| pipe.extend(&req, ctl))
     }
     .with_context(|| format!("extending {}", args.image.display()))?;

@@ -28,9 +28,9 @@ pub struct InpaintArgs {
     /// Latent cells the mask grows by before sampling.
     #[arg(long, default_value_t = 1)]
     pub dilate: u32,
-    /// RePaint resampling jumps per step (0 = off).
-    #[arg(long, default_value_t = 0)]
-    pub resample: usize,
+    /// RePaint resampling jumps per step (0 = off; default: the model's `studio.json`, else 0).
+    #[arg(long)]
+    pub resample: Option<usize>,
 }
 
 pub fn run(args: InpaintArgs) -> Result<()> {
@@ -47,7 +47,7 @@ pub fn run(args: InpaintArgs) -> Result<()> {
     let mut req = InpaintRequest::new(args.sampling.request(), image, mask);
     req.feather_px = args.feather;
     req.dilate_cells = args.dilate;
-    req.resample = args.resample;
+    req.resample = args.resample.unwrap_or(pipe.settings.resample);
     let out = with_progress(req.base.steps, &args.sampling.out, |ctl| {
         pipe.inpaint(&req, ctl)
     })

@@ -18,9 +18,27 @@ pub struct TrainTinyArgs {
     /// Unified-model training steps.
     #[arg(long)]
     steps: Option<usize>,
+    /// Text-to-image rows per unified step.
+    #[arg(long)]
+    t2i_batch: Option<usize>,
+    /// Image-question rows per unified step.
+    #[arg(long)]
+    qa_batch: Option<usize>,
+    /// Clip-question rows per unified step.
+    #[arg(long)]
+    clip_batch: Option<usize>,
+    /// Peak learning rate of the unified phase.
+    #[arg(long)]
+    lr: Option<f64>,
     /// Decoder-refinement steps (phase 3; 0 skips it).
     #[arg(long)]
     decoder_steps: Option<usize>,
+    /// Decoder-polish steps (phase 4; 0 skips it).
+    #[arg(long)]
+    polish_steps: Option<usize>,
+    /// Largest latent noise of the polish's last step (it falls from the VAE's 0.3).
+    #[arg(long)]
+    polish_noise: Option<f32>,
     /// Checkpoint every N steps.
     #[arg(long)]
     checkpoint_every: Option<usize>,
@@ -30,7 +48,13 @@ pub fn run(args: TrainTinyArgs) -> Result<()> {
     let mut opts = TrainOptions::new(args.out);
     opts.vae_steps = args.vae_steps.unwrap_or(opts.vae_steps);
     opts.steps = args.steps.unwrap_or(opts.steps);
+    opts.t2i_batch = args.t2i_batch.unwrap_or(opts.t2i_batch);
+    opts.qa_batch = args.qa_batch.unwrap_or(opts.qa_batch);
+    opts.clip_batch = args.clip_batch.unwrap_or(opts.clip_batch);
+    opts.lr = args.lr.unwrap_or(opts.lr);
     opts.decoder_steps = args.decoder_steps.unwrap_or(opts.decoder_steps);
+    opts.polish_steps = args.polish_steps.unwrap_or(opts.polish_steps);
+    opts.polish_noise = args.polish_noise.unwrap_or(opts.polish_noise);
     opts.checkpoint_every = args.checkpoint_every.unwrap_or(opts.checkpoint_every);
     let bar = ProgressBar::new(0);
     bar.set_style(

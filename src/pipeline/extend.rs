@@ -131,6 +131,7 @@ impl Pipeline {
         base: &GenerateRequest,
         image: &RgbImage,
         sides: &[(Side, u32, Option<String>)],
+        resample: usize,
         ctl: &mut Control,
     ) -> Result<Generated> {
         let mut current = image.clone();
@@ -149,7 +150,7 @@ impl Pipeline {
                     image: current,
                     growth: side.growth(*px),
                     dilate_cells: 1,
-                    resample: 0,
+                    resample,
                 },
                 ctl,
             )?;

@@ -15,7 +15,8 @@
 //!                          missing), or a tiny model's word-level one
 //! vae.safetensors|vae.pth  the Wan2.1 VAE (Wan2.1_VAE.pth as released), here or in vae/
 //! vae_config.json          optional VAE geometry (Wan2.1's dim 96 by default), here or in vae/
-//! studio.json              optional: {"max_text_len": N, "video_frames": N, "video_grid": N}
+//! studio.json              optional: {"max_text_len": N, "video_frames": N, "video_grid": N,
+//!                          "max_image_tokens": N, "resample": N}
 //! ```
 //!
 //! The built-in tiny model (`assets/tiny/`) is such a folder and loads through the same path.
@@ -117,6 +118,10 @@ pub struct StudioSettings {
     /// Largest canvas, in image tokens, before the pipelines refuse (position interpolation
     /// beyond ~4x the trained area degrades quickly).
     pub max_image_tokens: usize,
+    /// RePaint jumps per step that inpainting and extension use unless told otherwise. The
+    /// official model has no inpainting, so 0 there; a small model that blends its edits badly
+    /// without them asks for some in its `studio.json`.
+    pub resample: usize,
 }
 
 impl StudioSettings {
@@ -127,6 +132,7 @@ impl StudioSettings {
             video_frames: 32,
             video_grid: 14,
             max_image_tokens: 4 * native_tokens,
+            resample: 0,
         }
     }
 }
@@ -394,6 +400,7 @@ struct StudioFile {
     video_frames: Option<usize>,
     video_grid: Option<usize>,
     max_image_tokens: Option<usize>,
+    resample: Option<usize>,
 }
 
 impl StudioFile {
@@ -402,6 +409,7 @@ impl StudioFile {
         s.video_frames = self.video_frames.unwrap_or(s.video_frames);
         s.video_grid = self.video_grid.unwrap_or(s.video_grid);
         s.max_image_tokens = self.max_image_tokens.unwrap_or(s.max_image_tokens);
+        s.resample = self.resample.unwrap_or(s.resample);
     }
 }
 

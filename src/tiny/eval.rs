@@ -23,6 +23,8 @@ pub struct EvalOptions {
     pub samples: usize,
     pub steps: usize,
     pub guidance: f32,
+    /// Time shift of the sampling grid (see `sampler::time_grid`).
+    pub shift: f32,
     pub clip_frames: usize,
     /// RePaint jumps per step for inpainting and extension (the studio's "resample").
     pub resample: usize,
@@ -34,6 +36,7 @@ impl Default for EvalOptions {
             samples: 50,
             steps: 20,
             guidance: 4.0,
+            shift: 3.0,
             clip_frames: 9,
             resample: 2,
         }
@@ -70,6 +73,7 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
         seed,
         steps: opts.steps,
         guidance: opts.guidance,
+        shift: opts.shift,
         ..Default::default()
     };
     let n = opts.samples;

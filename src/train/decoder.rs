@@ -1,10 +1,15 @@
-//! Phase 3 of `train-tiny`: the VAE decoder alone, refined on the frozen encoder's latents.
+//! Phases 3 and 4 of `train-tiny`: the VAE decoder alone, refined on the frozen encoder's
+//! latents.
 //!
 //! Phase 1 shares its steps between the encoder and a decoder that learns to see through
 //! latent noise; shapes are a small share of the pixels, so the colours of small shapes (blue
-//! against purple) come out less exact than the backgrounds. Here the decoder trains on, with
-//! shape pixels weighted up. The encoder, and so every latent phase 2 trained on, is unchanged,
-//! which is also why this phase may run after (or beside) phase 2.
+//! against purple) come out less exact than the backgrounds. Phase 3 trains the decoder on,
+//! with shape pixels weighted up, through the same noise. Noisy latents teach it to forgive the
+//! flow model's errors, but under L1 the best guess behind noise is a rounded shape (a small
+//! square decodes as a rounded one, which the checker reads as a circle); phase 4 polishes on
+//! latents whose noise falls to `polish_noise`, which gives the corners back. The encoder, and
+//! so every latent phase 2 trained on, is unchanged, which is also why these phases may run
+//! after (or beside) phase 2.
 
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::{VarBuilder, VarMap};
@@ -21,9 +26,23 @@ use crate::tiny::dataset::WorldDataset;
 const SHAPE_WEIGHT: f64 = 4.0;
 /// Chroma (max - min channel, on the [-1, 1] scale) above which a target pixel is a shape's.
 const SHAPE_CHROMA: f64 = 0.4;
-/// Indices of the pictures this phase draws (disjoint from phase 1's).
-const FIRST_PICTURE: u64 = 500_000_000;
+/// One decoder-only stage.
+struct Stage {
+    name: &'static str,
+    /// Its loss series in `curves.csv`.
+    series: &'static str,
+    /// Checkpoint stem in the run folder.
+    stem: &'static str,
+    steps: usize,
+    /// Largest latent noise at the first and the last step (linear in between).
+    noise: (f32, f32),
+    /// Peak learning rate, as a share of `vae_lr`.
+    lr_share: f64,
+    /// Index of the first picture drawn (stages draw disjoint pictures, none of phase 1's).
+    first_picture: u64,
+}
 
+/// Phase 3, then phase 4 (each skipped when it has no steps or is already done).
 pub fn refine_decoder(
     opts: &TrainOptions,
     data: &WorldDataset,
@@ -31,7 +50,39 @@ pub fn refine_decoder(
     dev: &Device,
     progress: super::tiny::Progress,
 ) -> anyhow::Result<()> {
-    if opts.decoder_steps == 0 {
+    let refine = Stage {
+        name: "decoder",
+        series: "decoder_l1",
+        stem: "vae_decoder",
+        steps: opts.decoder_steps,
+        noise: (opts.vae_latent_noise, opts.vae_latent_noise),
+        lr_share: 0.5,
+        first_picture: 500_000_000,
+    };
+    let polish = Stage {
+        name: "polish",
+        series: "polish_l1",
+        stem: "vae_polish",
+        steps: opts.polish_steps,
+        noise: (opts.vae_latent_noise, opts.polish_noise),
+        lr_share: 0.25,
+        first_picture: 600_000_000,
+    };
+    for stage in [refine, polish] {
+        run_stage(&stage, opts, data, cfg, dev, progress)?;
+    }
+    Ok(())
+}
+
+fn run_stage(
+    stage: &Stage,
+    opts: &TrainOptions,
+    data: &WorldDataset,
+    cfg: &VaeConfig,
+    dev: &Device,
+    progress: super::tiny::Progress,
+) -> anyhow::Result<()> {
+    if stage.steps == 0 {
         return Ok(());
     }
     let weights = opts.out.join("vae.safetensors");
@@ -43,17 +94,19 @@ pub fn refine_decoder(
         .filter(|(name, _)| name.starts_with("decoder.") || name.starts_with("conv2."))
         .collect();
     let mut opt = AdamW::new(trained, 0.0)?;
-    let ckpt = Checkpoint::new(&opts.out, "vae_decoder");
+    let ckpt = Checkpoint::new(&opts.out, stage.stem);
     ckpt.resume(&mut map, &mut opt)?;
-    if opt.step >= opts.decoder_steps {
+    if opt.step >= stage.steps {
         return Ok(());
     }
-    let mut r = rng(opts.seed ^ 0xDEC0);
-    for step in opt.step..opts.decoder_steps {
-        let x = vae_batch(data, opts, step, FIRST_PICTURE, (29, 13), dev)?;
+    let mut r = rng(opts.seed ^ 0xDEC0 ^ (stage.first_picture - 500_000_000));
+    for step in opt.step..stage.steps {
+        let x = vae_batch(data, opts, step, stage.first_picture, (29, 13), dev)?;
         // Normalised latents, so unit noise is one latent standard deviation.
         let z = vae.encode_detailed(&x)?.mu.detach();
-        let z = (&z + leveled_noise(&z, opts.vae_latent_noise, &mut r)?)?;
+        let progress_share = step as f32 / stage.steps as f32;
+        let max_noise = stage.noise.0 + (stage.noise.1 - stage.noise.0) * progress_share;
+        let z = (&z + leveled_noise(&z, max_noise, &mut r)?)?;
         let recon = vae.decode_unclamped(&z)?;
         let weight = shape_weights(&x)?;
         let err = (&recon - &x)?;
@@ -62,19 +115,14 @@ pub fn refine_decoder(
         let loss = ((&rec + &mse)? + edge_loss(&recon, &x)?)?;
         let mut grads = loss.backward()?;
         opt.clip(&mut grads, 1.0)?;
-        let lr = lr_at(
-            step,
-            opts.decoder_steps,
-            50,
-            opts.vae_lr * 0.5,
-            opts.vae_lr * 0.025,
-        );
+        let peak = opts.vae_lr * stage.lr_share;
+        let lr = lr_at(step, stage.steps, 50, peak, peak * 0.05);
         opt.apply(&grads, lr)?;
-        let vals = [("decoder_l1", rec.to_scalar::<f32>()? as f64)];
+        let vals = [(stage.series, rec.to_scalar::<f32>()? as f64)];
         if !vals[0].1.is_finite() {
-            anyhow::bail!("decoder refinement diverged at step {step}; lower vae_lr");
+            anyhow::bail!("{} diverged at step {step}; lower vae_lr", stage.name);
         }
-        progress("decoder", step + 1, opts.decoder_steps, &vals);
+        progress(stage.name, step + 1, stage.steps, &vals);
         ckpt.after_step(step, &vals, opts.checkpoint_every, (&map, &opt))?;
     }
     ckpt.save(&map, &opt)?;
