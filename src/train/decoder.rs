@@ -26,19 +26,19 @@ use crate::tiny::dataset::WorldDataset;
 const SHAPE_WEIGHT: f64 = 4.0;
 /// Chroma (max - min channel, on the [-1, 1] scale) above which a target pixel is a shape's.
 const SHAPE_CHROMA: f64 = 0.4;
-/// One decoder-only stage.
+/// First picture each stage draws (disjoint ranges, none of phase 1's).
+const REFINE_PICTURES: u64 = 500_000_000;
+const POLISH_PICTURES: u64 = 600_000_000;
+
+/// One decoder-only stage: its progress name, its loss series `<name>_l1` in `curves.csv` and
+/// its checkpoint stem `vae_<name>`.
 struct Stage {
     name: &'static str,
-    /// Its loss series in `curves.csv`.
-    series: &'static str,
-    /// Checkpoint stem in the run folder.
-    stem: &'static str,
     steps: usize,
     /// Largest latent noise at the first and the last step (linear in between).
     noise: (f32, f32),
     /// Peak learning rate, as a share of `vae_lr`.
     lr_share: f64,
-    /// Index of the first picture drawn (stages draw disjoint pictures, none of phase 1's).
     first_picture: u64,
 }
 
@@ -52,21 +52,17 @@ pub fn refine_decoder(
 ) -> anyhow::Result<()> {
     let refine = Stage {
         name: "decoder",
-        series: "decoder_l1",
-        stem: "vae_decoder",
         steps: opts.decoder_steps,
         noise: (opts.vae_latent_noise, opts.vae_latent_noise),
         lr_share: 0.5,
-        first_picture: 500_000_000,
+        first_picture: REFINE_PICTURES,
     };
     let polish = Stage {
         name: "polish",
-        series: "polish_l1",
-        stem: "vae_polish",
         steps: opts.polish_steps,
         noise: (opts.vae_latent_noise, opts.polish_noise),
         lr_share: 0.25,
-        first_picture: 600_000_000,
+        first_picture: POLISH_PICTURES,
     };
     for stage in [refine, polish] {
         run_stage(&stage, opts, data, cfg, dev, progress)?;
@@ -94,12 +90,14 @@ fn run_stage(
         .filter(|(name, _)| name.starts_with("decoder.") || name.starts_with("conv2."))
         .collect();
     let mut opt = AdamW::new(trained, 0.0)?;
-    let ckpt = Checkpoint::new(&opts.out, stage.stem);
+    let ckpt = Checkpoint::new(&opts.out, &format!("vae_{}", stage.name));
     ckpt.resume(&mut map, &mut opt)?;
     if opt.step >= stage.steps {
         return Ok(());
     }
-    let mut r = rng(opts.seed ^ 0xDEC0 ^ (stage.first_picture - 500_000_000));
+    // Phase 3 keeps the noise stream it always had.
+    let mut r = rng(opts.seed ^ 0xDEC0 ^ (stage.first_picture - REFINE_PICTURES));
+    let series = format!("{}_l1", stage.name);
     for step in opt.step..stage.steps {
         let x = vae_batch(data, opts, step, stage.first_picture, (29, 13), dev)?;
         // Normalised latents, so unit noise is one latent standard deviation.
@@ -118,7 +116,7 @@ fn run_stage(
         let peak = opts.vae_lr * stage.lr_share;
         let lr = lr_at(step, stage.steps, 50, peak, peak * 0.05);
         opt.apply(&grads, lr)?;
-        let vals = [(stage.series, rec.to_scalar::<f32>()? as f64)];
+        let vals = [(series.as_str(), rec.to_scalar::<f32>()? as f64)];
         if !vals[0].1.is_finite() {
             anyhow::bail!("{} diverged at step {step}; lower vae_lr", stage.name);
         }

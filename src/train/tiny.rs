@@ -29,6 +29,7 @@ use crate::model::tokens::SpecialTokens;
 use crate::model::vae::{VaeConfig, WanVae};
 use crate::pipeline::preview::LatentRgbMap;
 use crate::tiny::dataset::{Task, WorldDataset, image_to_chw};
+use crate::tiny::grammar::QaPair;
 
 /// Knobs of a training run (defaults = the shipped model).
 #[derive(Debug, Clone)]
@@ -528,16 +529,17 @@ fn train_unified(
                             .collect()
                     },
                 )?;
-                let mut image_qa = Vec::new();
-                for (q, visual) in images {
-                    let (question, answer) = (enc(&q.qa.question)?, enc(&q.qa.answer)?);
-                    image_qa.push(qa_example(&text, question, answer, s.eos, visual));
-                }
-                let mut clip_qa = Vec::new();
-                for (c, visual) in clips {
-                    let (question, answer) = (enc(&c.qa.question)?, enc(&c.qa.answer)?);
-                    clip_qa.push(qa_example(&text, question, answer, s.eos, visual));
-                }
+                let examples = |pairs: Vec<(QaPair, Tensor)>| {
+                    pairs
+                        .into_iter()
+                        .map(|(qa, visual)| {
+                            let (question, answer) = (enc(&qa.question)?, enc(&qa.answer)?);
+                            Ok(qa_example(&text, question, answer, s.eos, visual))
+                        })
+                        .collect::<anyhow::Result<Vec<_>>>()
+                };
+                let image_qa = examples(images.into_iter().map(|(q, v)| (q.qa, v)).collect())?;
+                let clip_qa = examples(clips.into_iter().map(|(c, v)| (c.qa, v)).collect())?;
                 // Pictures and clips go through the LLM as separate batches: padded together,
                 // every picture row would carry a clip's length of padding.
                 let grid = cfg.showo.image_latent_height; // video grid = native grid
@@ -565,8 +567,8 @@ fn train_unified(
         ckpt.after_step(step, &vals[..2], opts.checkpoint_every, (&map, &opt))?;
     }
     // Ship the averaged weights (the raw ones stay in the checkpoint).
-    for (name, var) in named_vars(&map) {
-        if let Some(avg) = opt.ema().and_then(|e| e.get(&name)) {
+    for (name, var) in &vars {
+        if let Some(avg) = opt.ema().and_then(|e| e.get(name)) {
             var.set(avg)?;
         }
     }
@@ -591,7 +593,7 @@ fn sum_grads(mut a: GradStore, b: &GradStore, vars: &[(String, Var)]) -> Result<
 
 /// While alive, each candle op runs on the calling thread's core alone (phase 2's two lanes
 /// take one core each; the tensors are too small for a second core per op to pay). The old
-/// setting comes back on drop, so phases 1 and 3 run as they always have.
+/// setting comes back on drop, so phases 1, 3 and 4 run as they always have.
 struct TwoLanes {
     previous: Option<std::ffi::OsString>,
 }
@@ -632,22 +634,14 @@ fn answers_loss(
 ) -> Result<(Tensor, f64)> {
     let tokens = |b: &[QaExample]| b.iter().map(|e| e.answer.len()).sum::<usize>() as f64;
     let total: f64 = batches.iter().map(|b| tokens(b)).sum();
-    let mut loss: Option<Tensor> = None;
+    let mut loss = Tensor::zeros((), DType::F32, model.device())?;
     let mut acc = 0.0;
     for b in batches.into_iter().filter(|b| !b.is_empty()) {
         let share = tokens(b) / total;
         let (l, a) = answer_loss(model, b, ids, video_grid)?;
-        let l = (l * share)?;
-        loss = Some(match loss {
-            Some(sum) => (sum + l)?,
-            None => l,
-        });
+        loss = (loss + (l * share)?)?;
         acc += a * share;
     }
-    let loss = match loss {
-        Some(l) => l,
-        None => Tensor::zeros((), DType::F32, model.device())?,
-    };
     Ok((loss, acc))
 }
 
