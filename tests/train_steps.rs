@@ -38,6 +38,7 @@ fn losses_fall_over_a_few_steps() {
         .map(|i| T2iExample {
             latent: latent(i),
             caption: vec![1 + i as u32, 10],
+            weight: None,
         })
         .collect();
     let qa: Vec<QaExample> = (0..4)
@@ -174,6 +175,7 @@ fn trained_showo2_reloads_to_the_model_that_was_trained() {
         .map(|i| T2iExample {
             latent: seeded(&[16, 8, 8], 40 + i, &dev),
             caption: vec![1 + i as u32, 10],
+            weight: None,
         })
         .collect();
     let mut opt = AdamW::new(vars(&map), 0.0).unwrap();
@@ -286,4 +288,58 @@ fn train_tiny_runs_every_phase_and_resumes() {
         first == files(&names),
         "a resumed run changed a finished model"
     );
+}
+
+/// The shape-weighted flow loss: uniform weights give exactly the plain loss; weights that
+/// favour one cell make that cell's error count more.
+#[test]
+fn shape_weighted_flow_loss() {
+    use showo::train::unified::shape_cell_weights;
+    // A 16x16 picture on a 4x4 grid (cells of 4 px): one shape pixel block in cell (1, 2).
+    let side = 16;
+    let mut is_shape = vec![false; side * side];
+    for y in 4..8 {
+        for x in 8..12 {
+            is_shape[y * side + x] = true;
+        }
+    }
+    let w = shape_cell_weights(&is_shape, side, 4, 4.0);
+    assert_eq!(w.len(), 16);
+    assert_eq!(w[4 + 2], 5.0, "a covered cell takes the full extra weight");
+    assert_eq!(w[0], 1.0, "a far cell keeps weight 1");
+    assert_eq!(w[15], 1.0);
+    // A neighbour's grown window (one pixel into the shape) sees a little of it.
+    assert!(w[4 + 1] > 1.0 && w[4 + 1] < 5.0, "{}", w[4 + 1]);
+
+    let dev = Device::Cpu;
+    let cfg = tiny_showo2_config(64);
+    let map = VarMap::new();
+    let model = Showo2::new(&cfg, VarBuilder::from_varmap(&map, DType::F32, &dev)).unwrap();
+    let ids = LayoutIds {
+        bos: 50,
+        eos: 51,
+        boi: 52,
+        eoi: 53,
+        img_pad: 54,
+        pad: 55,
+    };
+    let example = |weight: Option<Tensor>| T2iExample {
+        latent: Tensor::ones((16, 8, 8), DType::F32, &dev).unwrap(),
+        caption: vec![3, 4],
+        weight,
+    };
+    let loss = |weight: Option<Tensor>| {
+        let batch = [example(weight)];
+        flow_loss(&model, &batch, ids, &mut rng(7))
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    let plain = loss(None);
+    let uniform = loss(Some(Tensor::full(3f32, (8, 8), &dev).unwrap()));
+    assert!((plain - uniform).abs() < 1e-6 * plain, "{plain} vs {uniform}");
+    let mut one_cell = vec![1f32; 64];
+    one_cell[0] = 50.0;
+    let skewed = loss(Some(Tensor::from_vec(one_cell, (8, 8), &dev).unwrap()));
+    assert!((skewed - plain).abs() > 1e-4 * plain, "weights changed nothing");
 }

@@ -30,6 +30,9 @@ pub struct TrainTinyArgs {
     /// Peak learning rate of the unified phase.
     #[arg(long)]
     lr: Option<f64>,
+    /// Extra flow-loss weight of latent cells covered by shapes (0 = the official plain mean).
+    #[arg(long)]
+    flow_shape_weight: Option<f32>,
     /// Decoder-refinement steps (phase 3; 0 skips it).
     #[arg(long)]
     decoder_steps: Option<usize>,
@@ -52,6 +55,7 @@ pub fn run(args: TrainTinyArgs) -> Result<()> {
     opts.qa_batch = args.qa_batch.unwrap_or(opts.qa_batch);
     opts.clip_batch = args.clip_batch.unwrap_or(opts.clip_batch);
     opts.lr = args.lr.unwrap_or(opts.lr);
+    opts.flow_shape_weight = args.flow_shape_weight.unwrap_or(opts.flow_shape_weight);
     opts.decoder_steps = args.decoder_steps.unwrap_or(opts.decoder_steps);
     opts.polish_steps = args.polish_steps.unwrap_or(opts.polish_steps);
     opts.polish_noise = args.polish_noise.unwrap_or(opts.polish_noise);

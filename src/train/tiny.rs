@@ -23,7 +23,9 @@ use serde_json::json;
 use super::curves;
 use super::optim::{AdamW, lr_at};
 use super::spec::tiny_showo2_config;
-use super::unified::{LayoutIds, QaExample, T2iExample, answer_loss, flow_loss, rng};
+use super::unified::{
+    LayoutIds, QaExample, T2iExample, answer_loss, flow_loss, rng, shape_cell_weights,
+};
 use crate::model::Showo2;
 use crate::model::tokens::SpecialTokens;
 use crate::model::vae::{VaeConfig, WanVae};
@@ -47,6 +49,9 @@ pub struct TrainOptions {
     /// Frames of a clip the model sees (sampled uniformly, each VAE-encoded on its own).
     pub clip_frames_seen: usize,
     pub lr: f64,
+    /// Extra flow-loss weight of latent cells covered by shapes (0 = the official plain mean;
+    /// see `shape_cell_weights`).
+    pub flow_shape_weight: f32,
     pub vae_lr: f64,
     /// Largest relative latent noise the VAE decoder trains through (see `latent_noise`).
     pub vae_latent_noise: f32,
@@ -76,6 +81,7 @@ impl TrainOptions {
             clip_batch: 4,
             clip_frames_seen: 5,
             lr: 1e-3,
+            flow_shape_weight: 4.0,
             vae_lr: 1e-3,
             vae_latent_noise: 0.3,
             decoder_steps: 3000,
@@ -502,9 +508,14 @@ fn train_unified(
                     )?
                     .into_iter()
                     .map(|(c, latent)| {
+                        let latent = latent.squeeze(0)?; // (C, h, w)
+                        let weight = (opts.flow_shape_weight > 0.0)
+                            .then(|| flow_weight(&c.image, &latent, opts.flow_shape_weight))
+                            .transpose()?;
                         Ok(T2iExample {
-                            latent: latent.squeeze(0)?,
+                            latent,
                             caption: enc(&c.caption)?,
+                            weight,
                         })
                     })
                     .collect::<anyhow::Result<Vec<_>>>()?;
@@ -575,6 +586,16 @@ fn train_unified(
     save_varmap_atomic(&map, &final_path)?;
     plot(&opts.out)?;
     Ok(())
+}
+
+/// The (h, w) flow-loss weights of a picture whose latent is `latent` (C, h, w).
+fn flow_weight(image: &RgbImage, latent: &Tensor, extra: f32) -> Result<Tensor> {
+    let (_, h, w) = latent.dims3()?;
+    let side = image.width() as usize;
+    debug_assert!(h == w && image.height() as usize == side);
+    let is_shape = crate::tiny::checker::shape_pixels(image);
+    let weights = shape_cell_weights(&is_shape, side, h, extra);
+    Tensor::from_vec(weights, (h, w), latent.device())
 }
 
 /// `a + b` per parameter (a parameter missing from one store takes the other's gradient).
