@@ -347,6 +347,7 @@ fn inpaint_changes_only_the_masked_pixels() {
         image,
         mask,
         feather_px: 0.0,
+        resample: None,
     }));
     let events = until_final(&engine, id);
     match final_event(&events) {

@@ -58,6 +58,7 @@ fn full_params() -> GenerationParams {
             mask_hash: "e3b0c44298fc1c14".into(),
             feather_px: 8.0,
             dilate_cells: 1,
+            repaint_jumps: None,
         }),
         extension: Some(ExtensionInfo {
             left: 16,

@@ -319,7 +319,13 @@ fn paint_a_mask_undo_redo_then_inpaint_and_keep_the_mask_for_a_retry() {
     click(&mut h, "Inpaint");
     let (job, kind) = h.state().last_submitted.clone().unwrap();
     match &kind {
-        JobKind::Inpaint(r) => assert_eq!(&r.mask, &painted, "the painted mask is sent"),
+        JobKind::Inpaint(r) => {
+            assert_eq!(&r.mask, &painted, "the painted mask is sent");
+            assert_eq!(
+                r.resample, None,
+                "harmonising is the model's own by default"
+            );
+        }
         other => panic!("expected an inpaint job, got {other:?}"),
     }
     wait_for(&mut h, "the inpainting", |a| {
@@ -350,11 +356,19 @@ fn paint_a_mask_undo_redo_then_inpaint_and_keep_the_mask_for_a_retry() {
         "the mask survives accepting"
     );
 
-    // A retry with a new prompt reuses the same mask.
+    // A retry with a new prompt reuses the same mask, here with 3 harmonising passes chosen.
     type_into(&mut h, "Prompt", "green");
+    click(&mut h, "Auto harmonise");
+    set_slider(&mut h, "Harmonise passes", 3.0);
     click(&mut h, "Inpaint");
     let (job, kind) = h.state().last_submitted.clone().unwrap();
-    assert!(matches!(&kind, JobKind::Inpaint(r) if r.mask == painted));
+    assert!(matches!(&kind, JobKind::Inpaint(r) if r.mask == painted && r.resample == Some(3)));
+    let project = h.state().snapshot();
+    assert_eq!(
+        project.mask_settings.repaint_jumps,
+        Some(3),
+        "saved with the project"
+    );
     wait_for(&mut h, "the retry", |a| {
         a.queue.state(job) == Some(&JobState::Done)
     });

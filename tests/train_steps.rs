@@ -337,9 +337,15 @@ fn shape_weighted_flow_loss() {
     };
     let plain = loss(None);
     let uniform = loss(Some(Tensor::full(3f32, (8, 8), &dev).unwrap()));
-    assert!((plain - uniform).abs() < 1e-6 * plain, "{plain} vs {uniform}");
+    assert!(
+        (plain - uniform).abs() < 1e-6 * plain,
+        "{plain} vs {uniform}"
+    );
     let mut one_cell = vec![1f32; 64];
     one_cell[0] = 50.0;
     let skewed = loss(Some(Tensor::from_vec(one_cell, (8, 8), &dev).unwrap()));
-    assert!((skewed - plain).abs() > 1e-4 * plain, "weights changed nothing");
+    assert!(
+        (skewed - plain).abs() > 1e-4 * plain,
+        "weights changed nothing"
+    );
 }

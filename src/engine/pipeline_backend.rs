@@ -300,12 +300,12 @@ impl Backend for PipelineBackend {
             JobKind::Inpaint(r) => candidates(&r.settings, ctx, |req, ctl| {
                 let mut ir = InpaintRequest::new(req, rgb(&r.image), r.mask.clone());
                 ir.feather_px = r.feather_px;
-                ir.resample = p.settings.resample;
+                ir.resample = r.resample.unwrap_or(p.settings.resample);
                 Ok(p.inpaint(&ir, ctl)?.image)
             }),
             JobKind::Extend(r) => candidates(&r.settings, ctx, |req, ctl| {
                 let mut er = ExtendRequest::new(req, rgb(&r.image), r.growth);
-                er.resample = p.settings.resample;
+                er.resample = r.resample.unwrap_or(p.settings.resample);
                 Ok(p.extend(&er, ctl)?.image)
             }),
             JobKind::Chat(r) => {

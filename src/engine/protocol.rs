@@ -206,6 +206,9 @@ pub struct InpaintRequest {
     pub mask: GrayImage,
     /// Soft edge of the final blend, in pixels.
     pub feather_px: f32,
+    /// RePaint jumps per denoising step (each re-noises and redoes the step so the new area
+    /// agrees with the kept image); `None` = the model's own setting (`studio.json`).
+    pub resample: Option<usize>,
 }
 
 /// Grow the canvas and fill the new area. `growth` is already snapped to the model's grid, so
@@ -216,6 +219,8 @@ pub struct ExtendRequest {
     pub image: RgbaImage,
     pub growth: Growth,
     pub feather_px: f32,
+    /// As `InpaintRequest::resample`.
+    pub resample: Option<usize>,
 }
 
 /// Who said a chat message.

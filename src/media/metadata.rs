@@ -64,6 +64,10 @@ pub struct MaskInfo {
     /// Latent-cell dilation of the latent mask.
     #[serde(default)]
     pub dilate_cells: u32,
+    /// Harmonising (RePaint) jumps per step; `None` = the model's own number (older files,
+    /// or the studio's "Auto harmonise").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repaint_jumps: Option<u32>,
 }
 
 /// How far an extension grew each side, in pixels (after grid rounding).
@@ -151,6 +155,9 @@ pub fn a1111_parameters(params: &GenerationParams) -> String {
         fields.push(("Mask hash", mask.mask_hash.clone()));
         fields.push(("Mask blur", mask.feather_px.to_string()));
         fields.push(("Mask dilation", mask.dilate_cells.to_string()));
+        if let Some(jumps) = mask.repaint_jumps {
+            fields.push(("Harmonise passes", jumps.to_string()));
+        }
     }
     if let Some(g) = &params.extension {
         let growth = format!("{} {} {} {}", g.left, g.right, g.top, g.bottom);
@@ -219,6 +226,7 @@ pub fn parse_a1111_parameters(text: &str, name: &str) -> Result<GenerationParams
         mask_hash: String::new(),
         feather_px: 0.0,
         dilate_cells: 0,
+        repaint_jumps: None,
     };
     let mut has_mask = false;
     let number = |key: &str, v: &str| {
@@ -256,6 +264,9 @@ pub fn parse_a1111_parameters(text: &str, name: &str) -> Result<GenerationParams
             "Mask hash" => (mask.mask_hash, has_mask) = (v.to_owned(), true),
             "Mask blur" => (mask.feather_px, has_mask) = (number(key, v)? as f32, true),
             "Mask dilation" => (mask.dilate_cells, has_mask) = (number(key, v)? as u32, true),
+            "Harmonise passes" => {
+                (mask.repaint_jumps, has_mask) = (Some(number(key, v)? as u32), true)
+            }
             "Extend LRTB" => {
                 let sides: Vec<u32> = v.split(' ').filter_map(|s| s.parse().ok()).collect();
                 let [left, right, top, bottom] = sides[..] else {
@@ -525,6 +536,7 @@ mod tests {
                 mask_hash: "sha256:abc".into(),
                 feather_px: 6.0,
                 dilate_cells: 1,
+                repaint_jumps: Some(2),
             }),
             extension: Some(Growth {
                 left: 16,

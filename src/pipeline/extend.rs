@@ -114,6 +114,7 @@ impl Pipeline {
             mask_hash: mask_hash(&mask),
             feather_px: 0.0,
             dilate_cells: req.dilate_cells,
+            repaint_jumps: Some(req.resample as u32),
         });
         Ok(Generated {
             image,

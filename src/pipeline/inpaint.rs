@@ -88,6 +88,7 @@ impl Pipeline {
             mask_hash: mask_hash(&req.mask),
             feather_px: req.feather_px,
             dilate_cells: req.dilate_cells,
+            repaint_jumps: Some(req.resample as u32),
         });
         Ok(Generated {
             image,

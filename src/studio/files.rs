@@ -162,6 +162,9 @@ pub struct MaskSettings {
     pub brush_size: f32,
     pub hardness: f32,
     pub feather_px: f32,
+    /// Harmonising passes (`None` = the model's own); absent in older projects.
+    #[serde(default)]
+    pub repaint_jumps: Option<usize>,
 }
 
 impl Default for MaskSettings {
@@ -174,6 +177,7 @@ impl Default for MaskSettings {
             brush_size: p.brush_size,
             hardness: p.hardness,
             feather_px: p.feather_px,
+            repaint_jumps: p.repaint_jumps,
         }
     }
 }

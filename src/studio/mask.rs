@@ -88,12 +88,17 @@ pub struct MaskPainter {
     pub hardness: f32,
     /// Soft edge of the inpainting blend, in pixels (sent with inpaint jobs).
     pub feather_px: f32,
+    /// Harmonising (RePaint) jumps per step for inpaint and extend jobs; `None` = the model's.
+    pub repaint_jumps: Option<usize>,
     pub visible: bool,
     pub colour: Color32,
     pub opacity: f32,
     /// Whether primary drags on the canvas paint (otherwise they pan).
     pub painting: bool,
 }
+
+/// Most harmonising passes the panel offers (5 passes already make a job 6x slower).
+pub const MAX_REPAINT_JUMPS: usize = 5;
 
 impl Default for MaskPainter {
     fn default() -> Self {
@@ -110,6 +115,7 @@ impl Default for MaskPainter {
             brush_size: 32.0,
             hardness: 0.8,
             feather_px: 8.0,
+            repaint_jumps: None,
             visible: true,
             colour: Color32::from_rgb(255, 40, 120),
             opacity: 0.5,
@@ -305,6 +311,25 @@ impl MaskPainter {
 
     // ---- ui -------------------------------------------------------------------------------
 
+    /// Harmonising passes for inpaint and extend: the model's own number, or a chosen one.
+    fn repaint_ui(&mut self, ui: &mut Ui) {
+        const HELP: &str = "Each pass re-noises a denoising step and redoes it, so the new area \
+            agrees with the kept image (fewer seams, truer colours); a job takes 1 + passes \
+            times as long";
+        let mut auto = self.repaint_jumps.is_none();
+        if ui
+            .checkbox(&mut auto, "Auto harmonise")
+            .on_hover_text("Use the model's own number of harmonising passes")
+            .changed()
+        {
+            self.repaint_jumps = if auto { None } else { Some(2) };
+        }
+        if let Some(jumps) = &mut self.repaint_jumps {
+            ui.add(egui::Slider::new(jumps, 0..=MAX_REPAINT_JUMPS).text("Harmonise passes"))
+                .on_hover_text(HELP);
+        }
+    }
+
     /// The mask section of the tool panel.
     pub fn ui(&mut self, ui: &mut Ui) -> Option<MaskAction> {
         let mut action = None;
@@ -327,6 +352,7 @@ impl MaskPainter {
                 .on_hover_text(
                     "Soft edge, in pixels, where the inpainted area meets the kept image",
                 );
+            self.repaint_ui(ui);
             ui.horizontal(|ui| {
                 if ui.button("Undo mask").on_hover_text("Ctrl+Z").clicked() {
                     self.undo();

@@ -38,19 +38,20 @@ pub struct T2iExample {
 /// background, and a model trained for a few thousand steps learns position and colour but
 /// draws the same blob for "circle", "square" and "triangle" (measured on the v2 model:
 /// same seed, the three words give near-identical pictures).
-pub fn shape_cell_weights(
-    is_shape: &[bool],
-    side: usize,
-    grid: usize,
-    extra: f32,
-) -> Vec<f32> {
+pub fn shape_cell_weights(is_shape: &[bool], side: usize, grid: usize, extra: f32) -> Vec<f32> {
     let cell = side / grid;
     let grow = cell / 3;
     let mut out = Vec::with_capacity(grid * grid);
     for gy in 0..grid {
         for gx in 0..grid {
-            let (y0, y1) = ((gy * cell).saturating_sub(grow), ((gy + 1) * cell + grow).min(side));
-            let (x0, x1) = ((gx * cell).saturating_sub(grow), ((gx + 1) * cell + grow).min(side));
+            let (y0, y1) = (
+                (gy * cell).saturating_sub(grow),
+                ((gy + 1) * cell + grow).min(side),
+            );
+            let (x0, x1) = (
+                (gx * cell).saturating_sub(grow),
+                ((gx + 1) * cell + grow).min(side),
+            );
             let covered = (y0..y1)
                 .flat_map(|y| (x0..x1).map(move |x| (y, x)))
                 .filter(|&(y, x)| is_shape[y * side + x])
@@ -131,7 +132,9 @@ pub fn flow_loss(
             wt.broadcast_div(&wt.mean_all()?)
         })
         .collect::<Result<Vec<_>>>()?;
-    let weight = Tensor::stack(&weights, 0)?.unsqueeze(1)?.to_dtype(err.dtype())?; // (B, 1, H, W)
+    let weight = Tensor::stack(&weights, 0)?
+        .unsqueeze(1)?
+        .to_dtype(err.dtype())?; // (B, 1, H, W)
     err.broadcast_mul(&weight)?.mean_all()
 }
 

@@ -128,6 +128,7 @@ impl StudioApp {
         self.mask.brush_size = m.brush_size;
         self.mask.hardness = m.hardness;
         self.mask.feather_px = m.feather_px;
+        self.mask.repaint_jumps = m.repaint_jumps;
         self.chat.set_threads(project.threads);
         self.settings = project.settings;
         if let Some(video) = project.video.filter(|v| v.exists()) {
@@ -149,6 +150,7 @@ impl StudioApp {
                 brush_size: self.mask.brush_size,
                 hardness: self.mask.hardness,
                 feather_px: self.mask.feather_px,
+                repaint_jumps: self.mask.repaint_jumps,
             },
             history: self.canvas.history.clone(),
             threads: self.chat.threads.clone(),

@@ -85,6 +85,7 @@ impl StudioApp {
             mask_hash: content_hash(mask.as_raw()),
             feather_px: self.mask.feather_px,
             dilate_cells: 1,
+            repaint_jumps: self.mask.repaint_jumps.map(|j| j as u32),
         });
         let target = Rect::from_min_size(Pos2::ZERO, vec2(w as f32, h as f32));
         Some(self.submit(
@@ -93,6 +94,7 @@ impl StudioApp {
                 image,
                 mask,
                 feather_px: self.mask.feather_px,
+                resample: self.mask.repaint_jumps,
             }),
             Purpose::Image {
                 params: Box::new(params),
@@ -133,6 +135,7 @@ impl StudioApp {
                 image,
                 growth: g,
                 feather_px: self.mask.feather_px,
+                resample: self.mask.repaint_jumps,
             }),
             Purpose::Image {
                 params: Box::new(params),
