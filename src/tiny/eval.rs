@@ -38,7 +38,7 @@ impl Default for EvalOptions {
             guidance: 4.0,
             shift: 3.0,
             clip_frames: 9,
-            resample: 2,
+            resample: 4,
         }
     }
 }
