@@ -9,22 +9,29 @@ use showo::train::optim::AdamW;
 use showo::train::spec::tiny_showo2_config;
 use showo::train::unified::{LayoutIds, QaExample, T2iExample, answer_loss, flow_loss, rng};
 
+/// Token roles of the toy vocabulary these tests use.
+const IDS: LayoutIds = LayoutIds {
+    bos: 50,
+    eos: 51,
+    boi: 52,
+    eoi: 53,
+    img_pad: 54,
+    pad: 55,
+};
+
+/// A freshly initialised tiny Show-o2 over a 64-token vocabulary, and its variables.
+fn fresh_showo2(dev: &Device) -> (VarMap, Showo2) {
+    let cfg = tiny_showo2_config(64);
+    let map = VarMap::new();
+    let model = Showo2::new(&cfg, VarBuilder::from_varmap(&map, DType::F32, dev)).unwrap();
+    (map, model)
+}
+
 #[test]
 fn losses_fall_over_a_few_steps() {
     let dev = Device::Cpu;
-    let vocab = 64;
-    let cfg = tiny_showo2_config(vocab);
-    let map = VarMap::new();
-    let model = Showo2::new(&cfg, VarBuilder::from_varmap(&map, DType::F32, &dev)).unwrap();
+    let (map, model) = fresh_showo2(&dev);
     let mut opt = AdamW::new(vars(&map), 0.0).unwrap();
-    let ids = LayoutIds {
-        bos: 50,
-        eos: 51,
-        boi: 52,
-        eoi: 53,
-        img_pad: 54,
-        pad: 55,
-    };
     // Seeded latents so the data are the same on every run.
     let latent = |seed: u64| {
         use rand_distr::Distribution;
@@ -52,8 +59,8 @@ fn losses_fall_over_a_few_steps() {
     let (mut first, mut last) = ((0f32, 0f32), (0f32, 0f32));
     for step in 0..60 {
         let mut r_fixed = rng(0); // the same noise and times every step, so the flow loss can fall
-        let f = flow_loss(&model, &t2i, ids, &mut r_fixed).unwrap();
-        let (a, _) = answer_loss(&model, &qa, ids, 4).unwrap();
+        let f = flow_loss(&model, &t2i, IDS, &mut r_fixed).unwrap();
+        let (a, _) = answer_loss(&model, &qa, IDS, 4).unwrap();
         let total = (&f + &a).unwrap();
         let mut grads = total.backward().unwrap();
         opt.clip(&mut grads, 1.0).unwrap();
@@ -160,17 +167,7 @@ fn trained_vae_reloads_to_the_model_that_was_trained() {
 #[test]
 fn trained_showo2_reloads_to_the_model_that_was_trained() {
     let dev = Device::Cpu;
-    let cfg = tiny_showo2_config(64);
-    let map = VarMap::new();
-    let model = Showo2::new(&cfg, VarBuilder::from_varmap(&map, DType::F32, &dev)).unwrap();
-    let ids = LayoutIds {
-        bos: 50,
-        eos: 51,
-        boi: 52,
-        eoi: 53,
-        img_pad: 54,
-        pad: 55,
-    };
+    let (map, model) = fresh_showo2(&dev);
     let t2i: Vec<T2iExample> = (0..2)
         .map(|i| T2iExample {
             latent: seeded(&[16, 8, 8], 40 + i, &dev),
@@ -180,13 +177,13 @@ fn trained_showo2_reloads_to_the_model_that_was_trained() {
         .collect();
     let mut opt = AdamW::new(vars(&map), 0.0).unwrap();
     for _ in 0..3 {
-        let loss = flow_loss(&model, &t2i, ids, &mut rng(1)).unwrap();
+        let loss = flow_loss(&model, &t2i, IDS, &mut rng(1)).unwrap();
         let grads = loss.backward().unwrap();
         opt.apply(&grads, 1e-2).unwrap();
     }
     let velocity = |m: &Showo2| {
         // The loss at fixed noise and times is a deterministic function of the weights.
-        flow_loss(m, &t2i, ids, &mut rng(2))
+        flow_loss(m, &t2i, IDS, &mut rng(2))
             .unwrap()
             .to_scalar::<f32>()
             .unwrap()
@@ -196,7 +193,7 @@ fn trained_showo2_reloads_to_the_model_that_was_trained() {
     let file = dir.path().join("model.safetensors");
     map.save(&file).unwrap();
     let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&file], DType::F32, &dev).unwrap() };
-    let reloaded = Showo2::new(&cfg, vb).unwrap();
+    let reloaded = Showo2::new(&tiny_showo2_config(64), vb).unwrap();
     let again = velocity(&reloaded);
     eprintln!("flow loss of the trained model {trained:.6}, reloaded {again:.6}");
     assert!(
@@ -312,17 +309,7 @@ fn shape_weighted_flow_loss() {
     assert!(w[4 + 1] > 1.0 && w[4 + 1] < 5.0, "{}", w[4 + 1]);
 
     let dev = Device::Cpu;
-    let cfg = tiny_showo2_config(64);
-    let map = VarMap::new();
-    let model = Showo2::new(&cfg, VarBuilder::from_varmap(&map, DType::F32, &dev)).unwrap();
-    let ids = LayoutIds {
-        bos: 50,
-        eos: 51,
-        boi: 52,
-        eoi: 53,
-        img_pad: 54,
-        pad: 55,
-    };
+    let (_map, model) = fresh_showo2(&dev);
     let example = |weight: Option<Tensor>| T2iExample {
         latent: Tensor::ones((16, 8, 8), DType::F32, &dev).unwrap(),
         caption: vec![3, 4],
@@ -330,7 +317,7 @@ fn shape_weighted_flow_loss() {
     };
     let loss = |weight: Option<Tensor>| {
         let batch = [example(weight)];
-        flow_loss(&model, &batch, ids, &mut rng(7))
+        flow_loss(&model, &batch, IDS, &mut rng(7))
             .unwrap()
             .to_scalar::<f32>()
             .unwrap()
