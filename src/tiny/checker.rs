@@ -66,15 +66,7 @@ impl PixelRect {
 
     /// The box around a sprite drawn at `resolution`, grown by `margin` pixels and clipped.
     pub fn around(sprite: &Sprite, resolution: u32, margin: u32) -> PixelRect {
-        let e = sprite.extent;
-        let (half_w, up, down) = match sprite.kind {
-            ShapeKind::Circle => (e, e, e),
-            ShapeKind::Square => (0.88 * e, 0.88 * e, 0.88 * e),
-            ShapeKind::Triangle => {
-                let height = 2.2 * e * 3f32.sqrt() / 2.0;
-                (1.1 * e, 2.0 * height / 3.0, height / 3.0)
-            }
-        };
+        let (half_w, up, down) = sprite.reach();
         let r = resolution as f32;
         let (cx, cy) = sprite.centre;
         let clip = |v: f32| v.clamp(0.0, r) as u32;

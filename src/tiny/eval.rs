@@ -14,7 +14,7 @@ use super::world::{Colour, Scene};
 use crate::media::{Growth, SampledFrame, SampledVideo};
 use crate::pipeline::chat::{Attachment, ChatMessage, ChatOptions};
 use crate::pipeline::extend::ExtendRequest;
-use crate::pipeline::generate::{Control, GenerateRequest};
+use crate::pipeline::generate::{Control, GenerateRequest, decode_latent};
 use crate::pipeline::inpaint::InpaintRequest;
 use crate::pipeline::{Pipeline, Result};
 
@@ -78,10 +78,15 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
     };
     let n = opts.samples;
 
-    // Text-to-image.
+    // Text-to-image; and, as its ceiling, the same pictures through the VAE alone.
     let (mut colour, mut shape, mut position) = (0, 0, 0);
+    let (mut vae_colour, mut vae_shape) = (0, 0);
     for i in 0..n as u64 {
         let c = data.captioned_image(i);
+        let round_trip = decode_latent(p, &p.encode_image(&c.image)?)?;
+        let j = judge(&round_trip, &c.scene.shapes);
+        vae_colour += usize::from(j.colour);
+        vae_shape += usize::from(j.shape);
         let prompt = canonical_caption(&c.scene);
         let img = Control::none(|ctl| p.generate(&base(prompt.clone(), i), ctl))?.image;
         let j = judge(&img, &c.scene.shapes);
@@ -93,7 +98,8 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
         }
     }
     log(&format!(
-        "text-to-image: colour {colour}/{n}, shape {shape}/{n}, position {position}/{n}"
+        "text-to-image: colour {colour}/{n}, shape {shape}/{n}, position {position}/{n} \
+         (VAE round trip of the true pictures: colour {vae_colour}/{n}, shape {vae_shape}/{n})"
     ));
     for (name, k) in [
         ("text-to-image colour", colour),

@@ -24,6 +24,10 @@ pub const DEFAULT_RESOLUTION: u32 = 64;
 pub const DEFAULT_CLIP_FRAMES: usize = 9;
 /// How far (normalised) a shape may sit from its anchor.
 pub const POSITION_JITTER: f32 = 0.025;
+/// A square's half-side in units of its extent (so its area is close to the circle's).
+pub const SQUARE_HALF_SIDE: f32 = 0.88;
+/// An equilateral triangle's side in units of its extent.
+pub const TRIANGLE_SIDE: f32 = 2.0;
 
 /// Independent random streams per purpose: changing how captions are drawn never changes pixels.
 #[derive(Clone, Copy, Debug)]
@@ -98,12 +102,13 @@ impl ShapeKind {
     }
 
     /// Area of the shape in units of extent², used to turn a measured area back into a size.
-    /// Square half-side is 0.88·e and the triangle side 2.2·e (see `signed_distance`).
+    /// Square half-side is `SQUARE_HALF_SIDE`·e and the triangle side `TRIANGLE_SIDE`·e (see
+    /// `signed_distance`).
     pub fn area_factor(self) -> f32 {
         match self {
             ShapeKind::Circle => std::f32::consts::PI,
-            ShapeKind::Square => 1.76 * 1.76,
-            ShapeKind::Triangle => 3f32.sqrt() / 4.0 * 2.2 * 2.2,
+            ShapeKind::Square => (2.0 * SQUARE_HALF_SIDE).powi(2),
+            ShapeKind::Triangle => 3f32.sqrt() / 4.0 * TRIANGLE_SIDE * TRIANGLE_SIDE,
         }
     }
 }
@@ -215,8 +220,11 @@ impl Size {
     /// Half-size of the shape, normalised to the image width.
     pub fn extent(self) -> f32 {
         match self {
-            Size::Small => 0.11,
-            Size::Large => 0.16,
+            // Shapes are as large as two of them side by side allow (4 px apart at 64 px,
+            // anchors 0.25 from the centre): more latent cells per shape is what lets the
+            // model tell a circle's outline from a square's.
+            Size::Small => 0.13,
+            Size::Large => 0.185,
         }
     }
 
@@ -377,7 +385,8 @@ pub struct Shape {
     pub colour: Colour,
     pub size: Size,
     pub position: Position,
-    /// Centre (centroid for triangles), normalised.
+    /// Centre of the bounding box, normalised (a triangle's centroid sits h/6 below it, which
+    /// still leaves its nearest anchor the true one).
     pub centre: (f32, f32),
 }
 
@@ -412,22 +421,38 @@ impl Sprite {
         match self.kind {
             ShapeKind::Circle => (dx * dx + dy * dy).sqrt() - e,
             ShapeKind::Square => {
-                let half_side = 0.88 * e;
+                let half_side = SQUARE_HALF_SIDE * e;
                 (dx.abs() - half_side).max(dy.abs() - half_side)
             }
             ShapeKind::Triangle => {
-                // Equilateral, pointing up, side 2.2e, centred on its centroid:
-                // apex at -2h/3, base at +h/3 with h = side·√3/2.
-                let side = 2.2 * e;
-                let height = side * 3f32.sqrt() / 2.0;
-                let base = dy - height / 3.0;
+                // Equilateral, pointing up, centred on its bounding box (not its centroid, which
+                // sits h/6 lower): apex at -h/2, base at +h/2 with h = side·√3/2. Box-centred,
+                // a large triangle still fits at the top anchor.
+                let height = TRIANGLE_SIDE * e * 3f32.sqrt() / 2.0;
+                let base = dy - height / 2.0;
                 // The two slanted edges have outward normals (±sin60°, -cos60°) = (±√3/2, -1/2)
-                // and pass through the apex (0, -2h/3).
+                // and pass through the apex (0, -h/2).
                 let (nx, ny) = (3f32.sqrt() / 2.0, -0.5);
-                let apex_y = -2.0 * height / 3.0;
+                let apex_y = -height / 2.0;
                 let right = nx * dx + ny * (dy - apex_y);
                 let left = -nx * dx + ny * (dy - apex_y);
                 base.max(right).max(left)
+            }
+        }
+    }
+
+    /// How far the shape reaches from its centre: (half width, up, down), normalised.
+    pub fn reach(&self) -> (f32, f32, f32) {
+        let e = self.extent;
+        match self.kind {
+            ShapeKind::Circle => (e, e, e),
+            ShapeKind::Square => {
+                let half = SQUARE_HALF_SIDE * e;
+                (half, half, half)
+            }
+            ShapeKind::Triangle => {
+                let half_height = TRIANGLE_SIDE * e * 3f32.sqrt() / 4.0;
+                (TRIANGLE_SIDE * e / 2.0, half_height, half_height)
             }
         }
     }
