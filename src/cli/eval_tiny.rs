@@ -24,7 +24,7 @@ pub struct EvalTinyArgs {
     #[arg(long, default_value_t = EvalOptions::default().shift)]
     shift: f32,
     /// RePaint jumps per step for inpainting and extension (the built-in model's own setting;
-    /// 0 / 2 / 4 give extension 11 / 31 / 46% on it).
+    /// on built-in v3, 2 / 4 gave extension 31 / 46%).
     #[arg(long, default_value_t = EvalOptions::default().resample)]
     resample: usize,
     /// Write a grid of generated samples here (PNG) and the table next to it (.md).

@@ -83,10 +83,12 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
     let (mut vae_colour, mut vae_shape) = (0, 0);
     for i in 0..n as u64 {
         let c = data.captioned_image(i);
-        let round_trip = decode_latent(p, &p.encode_image(&c.image)?)?;
-        let j = judge(&round_trip, &c.scene.shapes);
-        vae_colour += usize::from(j.colour);
-        vae_shape += usize::from(j.shape);
+        let round_trip = judge(
+            &decode_latent(p, &p.encode_image(&c.image)?)?,
+            &c.scene.shapes,
+        );
+        vae_colour += usize::from(round_trip.colour);
+        vae_shape += usize::from(round_trip.shape);
         let prompt = canonical_caption(&c.scene);
         let img = Control::none(|ctl| p.generate(&base(prompt.clone(), i), ctl))?.image;
         let j = judge(&img, &c.scene.shapes);

@@ -421,19 +421,19 @@ impl Sprite {
         match self.kind {
             ShapeKind::Circle => (dx * dx + dy * dy).sqrt() - e,
             ShapeKind::Square => {
-                let half_side = SQUARE_HALF_SIDE * e;
+                let (half_side, _, _) = self.reach();
                 (dx.abs() - half_side).max(dy.abs() - half_side)
             }
             ShapeKind::Triangle => {
                 // Equilateral, pointing up, centred on its bounding box (not its centroid, which
                 // sits h/6 lower): apex at -h/2, base at +h/2 with h = side·√3/2. Box-centred,
                 // a large triangle still fits at the top anchor.
-                let height = TRIANGLE_SIDE * e * 3f32.sqrt() / 2.0;
-                let base = dy - height / 2.0;
+                let (_, half_height, _) = self.reach();
+                let base = dy - half_height;
                 // The two slanted edges have outward normals (±sin60°, -cos60°) = (±√3/2, -1/2)
                 // and pass through the apex (0, -h/2).
                 let (nx, ny) = (3f32.sqrt() / 2.0, -0.5);
-                let apex_y = -height / 2.0;
+                let apex_y = -half_height;
                 let right = nx * dx + ny * (dy - apex_y);
                 let left = -nx * dx + ny * (dy - apex_y);
                 base.max(right).max(left)
@@ -441,7 +441,8 @@ impl Sprite {
         }
     }
 
-    /// How far the shape reaches from its centre: (half width, up, down), normalised.
+    /// How far the shape reaches from its centre: (half width, up, down), normalised. The one
+    /// place the square's and triangle's proportions turn into lengths.
     pub fn reach(&self) -> (f32, f32, f32) {
         let e = self.extent;
         match self.kind {
