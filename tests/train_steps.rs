@@ -46,6 +46,7 @@ fn losses_fall_over_a_few_steps() {
             latent: latent(i),
             caption: vec![1 + i as u32, 10],
             weight: None,
+            shares_noise_with_previous: false,
         })
         .collect();
     let qa: Vec<QaExample> = (0..4)
@@ -173,6 +174,7 @@ fn trained_showo2_reloads_to_the_model_that_was_trained() {
             latent: seeded(&[16, 8, 8], 40 + i, &dev),
             caption: vec![1 + i as u32, 10],
             weight: None,
+            shares_noise_with_previous: false,
         })
         .collect();
     let mut opt = AdamW::new(vars(&map), 0.0).unwrap();
@@ -314,6 +316,7 @@ fn shape_weighted_flow_loss() {
         latent: Tensor::ones((16, 8, 8), DType::F32, &dev).unwrap(),
         caption: vec![3, 4],
         weight,
+        shares_noise_with_previous: false,
     };
     let loss = |weight: Option<Tensor>| {
         let batch = [example(weight)];
@@ -334,5 +337,36 @@ fn shape_weighted_flow_loss() {
     assert!(
         (skewed - plain).abs() > 1e-4 * plain,
         "weights changed nothing"
+    );
+}
+
+/// A row that shares its predecessor's noise and time: the same example twice, shared, is
+/// exactly one example's loss (identical rows), and unshared it is not (fresh noise).
+#[test]
+fn twin_rows_share_noise_and_time() {
+    let dev = Device::Cpu;
+    let (_map, model) = fresh_showo2(&dev);
+    let example = |shares: bool| T2iExample {
+        latent: seeded(&[16, 8, 8], 3, &dev),
+        caption: vec![3, 4],
+        weight: None,
+        shares_noise_with_previous: shares,
+    };
+    let loss = |batch: &[T2iExample]| {
+        flow_loss(&model, batch, IDS, &mut rng(11))
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    let single = loss(&[example(false)]);
+    let shared = loss(&[example(false), example(true)]);
+    let fresh = loss(&[example(false), example(false)]);
+    assert!(
+        (single - shared).abs() < 1e-6 * single,
+        "{single} vs {shared}"
+    );
+    assert!(
+        (single - fresh).abs() > 1e-4 * single,
+        "independent rows drew the same noise"
     );
 }

@@ -33,6 +33,10 @@ pub struct TrainTinyArgs {
     /// Extra flow-loss weight of latent cells covered by shapes (0 = the official plain mean).
     #[arg(long)]
     flow_shape_weight: Option<f32>,
+    /// Train text-to-image on original/counterfactual twins sharing noise (true, the default)
+    /// or on independent pictures (false).
+    #[arg(long)]
+    counterfactual_twins: Option<bool>,
     /// Decoder-refinement steps (phase 3; 0 skips it).
     #[arg(long)]
     decoder_steps: Option<usize>,
@@ -56,6 +60,9 @@ pub fn run(args: TrainTinyArgs) -> Result<()> {
     opts.clip_batch = args.clip_batch.unwrap_or(opts.clip_batch);
     opts.lr = args.lr.unwrap_or(opts.lr);
     opts.flow_shape_weight = args.flow_shape_weight.unwrap_or(opts.flow_shape_weight);
+    opts.counterfactual_twins = args
+        .counterfactual_twins
+        .unwrap_or(opts.counterfactual_twins);
     opts.decoder_steps = args.decoder_steps.unwrap_or(opts.decoder_steps);
     opts.polish_steps = args.polish_steps.unwrap_or(opts.polish_steps);
     opts.polish_noise = args.polish_noise.unwrap_or(opts.polish_noise);

@@ -159,7 +159,25 @@ impl WorldDataset {
     /// other words and another dropout draw.
     pub fn captioned_image_variant(&self, index: u64, variant: u64) -> CaptionedImage {
         let seed = self.seed(Task::TextToImage, index);
+        self.describe(Scene::generate(seed), variant)
+    }
+
+    /// `captioned_image_variant` and its counterfactual twin: the same scene with one shape
+    /// drawn as another kind (`Scene::counterfactual`), described with the same caption draw
+    /// (so the two captions differ only in that shape's noun) and the same dropout draw.
+    /// Training gives a twin the same noise and time as its original (see
+    /// `T2iExample::shares_noise_with_previous`), so their losses differ only by what the
+    /// kind word should change.
+    pub fn captioned_image_twins(&self, index: u64, variant: u64) -> [CaptionedImage; 2] {
+        let seed = self.seed(Task::TextToImage, index);
         let scene = Scene::generate(seed);
+        let twin = scene.counterfactual();
+        [self.describe(scene, variant), self.describe(twin, variant)]
+    }
+
+    /// A picture of `scene` with caption draw `variant` (of the scene's own seed).
+    fn describe(&self, scene: Scene, variant: u64) -> CaptionedImage {
+        let seed = scene.seed;
         let words = variant_seed(seed, variant);
         let mut rng = rng_for(words, Stream::Caption);
         let caption = scene_caption(&scene, &mut rng);
@@ -270,6 +288,71 @@ pub fn frames_to_cthw(frames: &[RgbImage]) -> Vec<f32> {
 mod tests {
     use super::*;
     use crate::tiny::grammar::QuestionKind;
+
+    /// Twins: same caption draw, same dropout, and the captions differ only in shape nouns
+    /// (so the pair's loss difference is about the kind word alone).
+    #[test]
+    fn twins_differ_only_in_a_shape_noun() {
+        let data = WorldDataset::train(32, 9).unwrap();
+        let nouns = [
+            "circle",
+            "square",
+            "triangle",
+            "circles",
+            "squares",
+            "triangles",
+        ];
+        let (mut described, mut dropped) = (0, 0);
+        for index in 0..300 {
+            let variant = index % 3;
+            let [a, b] = data.captioned_image_twins(index, variant);
+            assert_eq!(
+                a.caption,
+                data.captioned_image_variant(index, variant).caption
+            );
+            assert_eq!(
+                a.caption.is_empty(),
+                b.caption.is_empty(),
+                "one twin dropped"
+            );
+            assert_ne!(
+                a.image.as_raw(),
+                b.image.as_raw(),
+                "twins drew the same picture"
+            );
+            if a.caption.is_empty() {
+                dropped += 1;
+                continue;
+            }
+            let (wa, wb): (Vec<&str>, Vec<&str>) = (
+                a.caption.split(' ').collect(),
+                b.caption.split(' ').collect(),
+            );
+            assert_eq!(wa.len(), wb.len(), "{} / {}", a.caption, b.caption);
+            let changed: Vec<(&str, &str)> = wa
+                .iter()
+                .zip(&wb)
+                .filter(|(x, y)| x != y)
+                .map(|(x, y)| (*x, *y))
+                .collect();
+            // Every paraphrase names every shape by its noun, so the swap always shows.
+            assert!(!changed.is_empty(), "{} / {}", a.caption, b.caption);
+            for (x, y) in &changed {
+                assert!(
+                    nouns.contains(x) && nouns.contains(y),
+                    "{} / {}",
+                    a.caption,
+                    b.caption
+                );
+            }
+            described += 1;
+        }
+        assert!(described > 200, "only {described} twins were described");
+        assert!(
+            dropped > 10,
+            "caption dropout should reach twins too ({dropped})"
+        );
+    }
 
     #[test]
     fn seeds_stay_in_their_split_and_tasks_differ() {

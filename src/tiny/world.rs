@@ -37,6 +37,7 @@ pub enum Stream {
     Caption = 2,
     Question = 3,
     Dataset = 4,
+    Counterfactual = 5,
 }
 
 /// The seeded generator for one purpose.
@@ -512,6 +513,24 @@ impl Scene {
         let sprites: Vec<Sprite> = self.shapes.iter().map(Shape::sprite).collect();
         render(&self.background, &sprites, resolution)
     }
+
+    /// The same scene with one shape (chosen by the seed) drawn as another kind: a circle
+    /// becomes a square and a square a circle (the pair a small model confuses most), a
+    /// triangle either. Colour, size and geometry stay, so the pictures differ only where
+    /// the kinds differ.
+    pub fn counterfactual(&self) -> Scene {
+        let mut rng = rng_for(self.seed, Stream::Counterfactual);
+        let mut other = self.clone();
+        let index = rng.random_range(0..other.shapes.len().max(1));
+        if let Some(shape) = other.shapes.get_mut(index) {
+            shape.kind = match shape.kind {
+                ShapeKind::Circle => ShapeKind::Square,
+                ShapeKind::Square => ShapeKind::Circle,
+                ShapeKind::Triangle => pick(&mut rng, &[ShapeKind::Circle, ShapeKind::Square]),
+            };
+        }
+        other
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -712,6 +731,37 @@ mod tests {
             assert_eq!(a.render(64).as_raw(), b.render(64).as_raw());
         }
         assert_ne!(Scene::generate(1), Scene::generate(2));
+    }
+
+    #[test]
+    fn counterfactual_redraws_one_shape_as_another_kind() {
+        let (mut circle_square, mut from_triangle) = (0, 0);
+        for seed in 0..400 {
+            let scene = Scene::generate(seed);
+            let twin = scene.counterfactual();
+            assert_eq!(twin, scene.counterfactual(), "not deterministic");
+            assert_eq!(twin.background, scene.background);
+            let changed: Vec<(&Shape, &Shape)> = scene
+                .shapes
+                .iter()
+                .zip(&twin.shapes)
+                .filter(|(a, b)| a != b)
+                .collect();
+            assert_eq!(changed.len(), 1, "seed {seed}: {changed:?}");
+            let (a, b) = changed[0];
+            assert_eq!(Shape { kind: a.kind, ..*b }, *a, "only the kind may change");
+            match (a.kind, b.kind) {
+                (ShapeKind::Circle, ShapeKind::Square) | (ShapeKind::Square, ShapeKind::Circle) => {
+                    circle_square += 1
+                }
+                (ShapeKind::Triangle, ShapeKind::Circle | ShapeKind::Square) => from_triangle += 1,
+                other => panic!("seed {seed}: unexpected swap {other:?}"),
+            }
+        }
+        assert!(
+            circle_square > 200 && from_triangle > 80,
+            "{circle_square} {from_triangle}"
+        );
     }
 
     #[test]

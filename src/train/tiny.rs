@@ -52,6 +52,9 @@ pub struct TrainOptions {
     /// Extra flow-loss weight of latent cells covered by shapes (0 = the official plain mean;
     /// see `shape_cell_weights`).
     pub flow_shape_weight: f32,
+    /// Train text-to-image as original/counterfactual twins sharing noise and time (see
+    /// `WorldDataset::captioned_image_twins`); false = independent rows, as before v5.
+    pub counterfactual_twins: bool,
     pub vae_lr: f64,
     /// Largest relative latent noise the VAE decoder trains through (see `latent_noise`).
     pub vae_latent_noise: f32,
@@ -82,6 +85,7 @@ impl TrainOptions {
             clip_frames_seen: 5,
             lr: 1e-3,
             flow_shape_weight: 4.0,
+            counterfactual_twins: true,
             vae_lr: 1e-3,
             vae_latent_noise: 0.3,
             decoder_steps: 3000,
@@ -499,26 +503,39 @@ fn train_unified(
         // a small CPU one lane per core is about twice as fast as both cores on every op.
         let (flow_lane, answer_lane) = std::thread::scope(|scope| {
             let flow_lane = scope.spawn(|| -> anyhow::Result<(f64, GradStore)> {
-                let t2i = t2i_cache
-                    .pooled_batch(
-                        Task::TextToImage,
-                        (step, opts.t2i_batch, T2I_POOL),
-                        |slot, variant| data.captioned_image_variant(slot, variant),
-                        |c| vec![&c.image],
-                    )?
-                    .into_iter()
-                    .map(|(c, latent)| {
-                        let latent = latent.squeeze(0)?; // (C, h, w)
+                // A pool slot is one picture, or an original and its twin (rows 2k, 2k+1).
+                let per_slot = if opts.counterfactual_twins { 2 } else { 1 };
+                let slots = t2i_cache.pooled_batch(
+                    Task::TextToImage,
+                    (
+                        step,
+                        opts.t2i_batch.div_ceil(per_slot),
+                        T2I_POOL / per_slot as u64,
+                    ),
+                    |slot, variant| {
+                        if opts.counterfactual_twins {
+                            data.captioned_image_twins(slot, variant).to_vec()
+                        } else {
+                            vec![data.captioned_image_variant(slot, variant)]
+                        }
+                    },
+                    |pictures| pictures.iter().map(|c| &c.image).collect(),
+                )?;
+                let mut t2i = Vec::with_capacity(opts.t2i_batch);
+                for (pictures, latents) in slots {
+                    for (k, c) in pictures.iter().enumerate() {
+                        let latent = latents.get(k)?; // (C, h, w)
                         let weight = (opts.flow_shape_weight > 0.0)
                             .then(|| flow_weight(&c.image, &latent, opts.flow_shape_weight))
                             .transpose()?;
-                        Ok(T2iExample {
+                        t2i.push(T2iExample {
                             latent,
                             caption: enc(&c.caption)?,
                             weight,
-                        })
-                    })
-                    .collect::<anyhow::Result<Vec<_>>>()?;
+                            shares_noise_with_previous: k > 0,
+                        });
+                    }
+                }
                 let f = flow_loss(&model, &t2i, ids, &mut r)?;
                 Ok((f.to_scalar::<f32>()? as f64, f.backward()?))
             });
@@ -672,6 +689,7 @@ fn answers_loss(
 /// Pools are large enough that a run sees each picture only a few times: with 4,096
 /// pictures the answer half overfitted (a longer run answered held-out questions worse).
 /// Encoding a picture costs ~13 ms once, so the pools add about 15 minutes to the first epoch.
+/// `T2I_POOL` counts pictures: with counterfactual twins it holds half as many scenes.
 const T2I_POOL: u64 = 32768;
 const QA_POOL: u64 = 16384;
 const CLIP_POOL: u64 = 4096;

@@ -28,6 +28,14 @@ pub struct T2iExample {
     pub latent: Tensor,
     pub caption: Vec<u32>,
     pub weight: Option<Tensor>,
+    /// Take the previous row's noise and time instead of fresh draws. A counterfactual twin
+    /// (the same scene with one shape of another kind and that noun in the caption) trained
+    /// on its original's noise differs from it only where the kinds differ, so the loss
+    /// difference between the two rows carries the kind word's effect without the noise that
+    /// otherwise drowns it: measured on built-in v4, swapping "circle" and "square" moved the
+    /// predicted velocity by 14% of what the latents say it should, almost orthogonally
+    /// (cosine 0.04-0.08).
+    pub shares_noise_with_previous: bool,
 }
 
 /// Per latent cell (`grid` x `grid` over the picture): `1 + extra` where the cell (grown by a
@@ -109,11 +117,28 @@ pub fn flow_loss(
         rows.push(Tensor::new(r.as_slice(), dev)?);
     }
     let tokens = Tensor::stack(&rows, 0)?;
-    let noise: Vec<f32> = (0..b * c * h * w)
-        .map(|_| StandardNormal.sample(rng))
+    // One draw per row that does not share its predecessor's (all noise first, then all
+    // times, so a batch without sharing draws exactly as before sharing existed).
+    let fresh: Vec<bool> = batch
+        .iter()
+        .enumerate()
+        .map(|(i, e)| i == 0 || !e.shares_noise_with_previous)
         .collect();
+    let per_row = c * h * w;
+    let mut noise = Vec::with_capacity(b * per_row);
+    for &new in &fresh {
+        if new {
+            noise.extend((0..per_row).map(|_| -> f32 { StandardNormal.sample(rng) }));
+        } else {
+            noise.extend_from_within(noise.len() - per_row..);
+        }
+    }
     let x0 = Tensor::from_vec(noise, (b, c, h, w), dev)?;
-    let ts: Vec<f32> = (0..b).map(|_| sample_t(rng)).collect();
+    let mut ts: Vec<f32> = Vec::with_capacity(b);
+    for &new in &fresh {
+        let t = if new { sample_t(rng) } else { ts[ts.len() - 1] };
+        ts.push(t);
+    }
     let t = Tensor::new(ts.as_slice(), dev)?;
     let tb = t.reshape((b, 1, 1, 1))?;
     let xt = (x1.broadcast_mul(&tb)? + x0.broadcast_mul(&(1.0 - &tb)?)?)?;
