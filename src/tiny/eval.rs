@@ -10,6 +10,7 @@ use image::{GrayImage, RgbImage};
 use super::checker::{PixelRect, background_continues, inpaint_ok, judge};
 use super::dataset::WorldDataset;
 use super::grammar::{QuestionKind, canonical_caption};
+use super::word_response::{self, kind_word_response};
 use super::world::{Colour, Scene};
 use crate::media::{Growth, SampledFrame, SampledVideo};
 use crate::pipeline::chat::{Attachment, ChatMessage, ChatOptions};
@@ -77,6 +78,14 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
         ..Default::default()
     };
     let n = opts.samples;
+
+    // Whether the flow model follows the shape noun at all (see `word_response`).
+    let response = kind_word_response(p, 40, &[0.1, 0.3, 0.5, 0.7, 0.9])?;
+    log(&format!(
+        "kind-word response ({} circle/square scenes): {}",
+        response.first().map_or(0, |r| r.scenes),
+        word_response::summary(&response)
+    ));
 
     // Text-to-image; and, as its ceiling, the same pictures through the VAE alone.
     let (mut colour, mut shape, mut position) = (0, 0, 0);

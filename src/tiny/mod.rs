@@ -6,4 +6,5 @@ pub mod dataset;
 pub mod eval;
 pub mod grammar;
 pub mod tokenizer;
+pub mod word_response;
 pub mod world;
