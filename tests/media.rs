@@ -59,6 +59,7 @@ fn full_params() -> GenerationParams {
             feather_px: 8.0,
             dilate_cells: 1,
             repaint_jumps: None,
+            strength: None,
         }),
         extension: Some(ExtensionInfo {
             left: 16,

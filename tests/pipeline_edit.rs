@@ -67,13 +67,14 @@ fn inpaint_keeps_every_pixel_outside_the_feathered_mask() {
     }
 }
 
-/// Latent blending ends at t = 1 on exactly the encoded input outside the dilated latent mask.
-fn assert_known_latent_kept(
+/// The input's latent as the pipeline encodes it, and the latent cells (dilated by `dilate`)
+/// under `mask`, on the 16-px padded canvas.
+fn encoded_with_cells(
     pipe: &showo::pipeline::Pipeline,
     image: &image::RgbImage,
     mask: &GrayImage,
-    latent: &candle_core::Tensor,
-) {
+    dilate: u32,
+) -> (candle_core::Tensor, GrayImage) {
     let (w, h) = image.dimensions();
     let plan = media::plan_canvas_extension(w, h, Growth::default(), 16).unwrap();
     let canvas = media::place_on_canvas(image, &plan, media::CanvasFill::ReplicateEdge).unwrap();
@@ -93,7 +94,18 @@ fn assert_known_latent_kept(
             Luma([0])
         }
     });
-    let cells = media::dilate(&media::downsample_max(&mask_canvas, 8), 1);
+    let cells = media::dilate(&media::downsample_max(&mask_canvas, 8), dilate);
+    (known, cells)
+}
+
+/// Latent blending ends at t = 1 on exactly the encoded input outside the dilated latent mask.
+fn assert_known_latent_kept(
+    pipe: &showo::pipeline::Pipeline,
+    image: &image::RgbImage,
+    mask: &GrayImage,
+    latent: &candle_core::Tensor,
+) {
+    let (known, cells) = encoded_with_cells(pipe, image, mask, 1);
     let (c, lh, lw) = known.squeeze(0).unwrap().dims3().unwrap();
     let k = known.flatten_all().unwrap().to_vec1::<f32>().unwrap();
     let l = latent.flatten_all().unwrap().to_vec1::<f32>().unwrap();
@@ -227,7 +239,7 @@ fn per_side_prompts_run_as_successive_extensions() {
                 (Side::Left, 16, Some("a red circle".into())),
                 (Side::Bottom, 16, None),
             ],
-            0,
+            (0, 1.0),
             c,
         )
     })
@@ -268,4 +280,83 @@ fn per_side_prompts_run_as_successive_extensions() {
     })
     .unwrap_err();
     assert!(err.to_string().contains("--left"), "{err}");
+}
+
+/// Mean absolute difference between the result's latent and the input's encoded latent over
+/// the latent cells under the mask (the tiny golden VAE is random, so pixels would only measure
+/// its own round trip).
+fn masked_latent_difference(
+    pipe: &showo::pipeline::Pipeline,
+    image: &image::RgbImage,
+    mask: &GrayImage,
+    latent: &candle_core::Tensor,
+) -> f64 {
+    let (known, cells) = encoded_with_cells(pipe, image, mask, 0);
+    let (c, lh, lw) = known.squeeze(0).unwrap().dims3().unwrap();
+    let k = known.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let l = latent.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let (mut sum, mut n) = (0.0, 0usize);
+    for ch in 0..c {
+        for y in 0..lh {
+            for x in 0..lw {
+                if cells.get_pixel(x as u32, y as u32)[0] > 0 {
+                    let i = (ch * lh + y) * lw + x;
+                    sum += (l[i] - k[i]).abs() as f64;
+                    n += 1;
+                }
+            }
+        }
+    }
+    assert!(n > 0, "the mask covers some latent cells");
+    sum / n as f64
+}
+
+#[test]
+fn lower_strength_keeps_more_of_what_is_under_the_mask() {
+    let Some((pipe, _tmp)) = small_pipeline() else {
+        return;
+    };
+    let image = test_picture(64, 64);
+    let mask = rect_mask(64, 64, 16, 16, 48, 48);
+    let run = |strength: f32| {
+        let mut req = InpaintRequest::new(base("a blue circle", 3), image.clone(), mask.clone());
+        req.feather_px = 0.0;
+        req.strength = strength;
+        Control::none(|c| pipe.inpaint(&req, c)).unwrap()
+    };
+    let full = run(1.0);
+    let light = run(0.05);
+    let (far, near) = (
+        masked_latent_difference(&pipe, &image, &mask, &full.latent),
+        masked_latent_difference(&pipe, &image, &mask, &light.latent),
+    );
+    assert!(
+        near < far * 0.5,
+        "strength 0.05 stays near the original ({near:.1} vs {far:.1} at strength 1)"
+    );
+    assert_eq!(light.params.mask.unwrap().strength, Some(0.05));
+
+    for bad in [0.0, -0.5, 1.5, f32::NAN] {
+        let mut req = InpaintRequest::new(base("a", 1), image.clone(), mask.clone());
+        req.strength = bad;
+        let err = Control::none(|c| pipe.inpaint(&req, c))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("strength"), "{bad}: {err}");
+        let mut req = ExtendRequest::new(
+            base("a", 1),
+            image.clone(),
+            Growth {
+                left: 16,
+                right: 0,
+                top: 0,
+                bottom: 0,
+            },
+        );
+        req.strength = bad;
+        let err = Control::none(|c| pipe.extend(&req, c))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("strength"), "{bad}: {err}");
+    }
 }

@@ -356,17 +356,30 @@ fn paint_a_mask_undo_redo_then_inpaint_and_keep_the_mask_for_a_retry() {
         "the mask survives accepting"
     );
 
-    // A retry with a new prompt reuses the same mask, here with 3 harmonising passes chosen.
+    // The first job left both knobs to the model.
+    assert!(matches!(
+        &h.state().last_submitted.clone().unwrap().1,
+        JobKind::Inpaint(r) if r.resample.is_none() && r.strength.is_none()
+    ));
+
+    // A retry with a new prompt reuses the same mask, here with 3 harmonising passes and a
+    // strength of 0.6 chosen.
     type_into(&mut h, "Prompt", "green");
     click(&mut h, "Auto harmonise");
     set_slider(&mut h, "Harmonise passes", 3.0);
+    click(&mut h, "Auto strength");
+    set_slider(&mut h, "Strength", 0.6);
     click(&mut h, "Inpaint");
     let (job, kind) = h.state().last_submitted.clone().unwrap();
-    assert!(matches!(&kind, JobKind::Inpaint(r) if r.mask == painted && r.resample == Some(3)));
+    assert!(matches!(&kind, JobKind::Inpaint(r)
+        if r.mask == painted && r.resample == Some(3) && r.strength == Some(0.6)));
     let project = h.state().snapshot();
     assert_eq!(
-        project.mask_settings.repaint_jumps,
-        Some(3),
+        (
+            project.mask_settings.repaint_jumps,
+            project.mask_settings.strength
+        ),
+        (Some(3), Some(0.6)),
         "saved with the project"
     );
     wait_for(&mut h, "the retry", |a| {

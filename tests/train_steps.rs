@@ -7,7 +7,9 @@ use showo::model::Showo2;
 use showo::model::vae::WanVae;
 use showo::train::optim::AdamW;
 use showo::train::spec::tiny_showo2_config;
-use showo::train::unified::{LayoutIds, QaExample, T2iExample, answer_loss, flow_loss, rng};
+use showo::train::unified::{
+    LayoutIds, QaExample, T2iExample, answer_loss, flow_loss, rng, twin_difference_weight,
+};
 
 /// Token roles of the toy vocabulary these tests use.
 const IDS: LayoutIds = LayoutIds {
@@ -369,4 +371,27 @@ fn twin_rows_share_noise_and_time() {
         (single - fresh).abs() > 1e-4 * single,
         "independent rows drew the same noise"
     );
+}
+
+#[test]
+fn twin_difference_weight_marks_the_cells_where_twins_differ() {
+    let dev = Device::Cpu;
+    let a = seeded(&[16, 4, 4], 5, &dev);
+    // The twin differs from the original in cell (1, 2) strongly and in (3, 0) weakly.
+    let mut delta = vec![0f32; 16 * 4 * 4];
+    for c in 0..16 {
+        delta[c * 16 + 4 + 2] = 2.0;
+        delta[c * 16 + 12] = -0.5;
+    }
+    let b = (&a + Tensor::from_vec(delta, (16, 4, 4), &dev).unwrap()).unwrap();
+    let w = twin_difference_weight(&a, &b, 12.0)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
+    assert!((w[1][2] - 12.0).abs() < 1e-4, "{w:?}");
+    assert!((w[3][0] - 3.0).abs() < 1e-4, "{w:?}");
+    let others: f32 = w.iter().flatten().sum::<f32>() - w[1][2] - w[3][0];
+    assert!(others.abs() < 1e-4, "{w:?}");
+    let same = twin_difference_weight(&a, &a, 12.0).unwrap();
+    assert_eq!(same.sum_all().unwrap().to_scalar::<f32>().unwrap(), 0.0);
 }

@@ -23,10 +23,16 @@ pub struct EvalTinyArgs {
     /// Time shift of the sampling grid (Show-o2 uses 3).
     #[arg(long, default_value_t = EvalOptions::default().shift)]
     shift: f32,
-    /// RePaint jumps per step for inpainting and extension (the built-in model's own setting;
-    /// on built-in v3, 2 / 4 gave extension 31 / 46%).
-    #[arg(long, default_value_t = EvalOptions::default().resample)]
-    resample: usize,
+    /// RePaint jumps per step for inpainting and extension (default: the model's
+    /// `studio.json`; on built-in v3, 2 / 4 gave extension 31 / 46%).
+    #[arg(long)]
+    resample: Option<usize>,
+    /// Denoising strength of inpainting, in (0, 1] (default: the model's `studio.json`).
+    #[arg(long)]
+    inpaint_strength: Option<f32>,
+    /// Denoising strength of extension, in (0, 1] (default: the model's `studio.json`).
+    #[arg(long)]
+    extend_strength: Option<f32>,
     /// Write a grid of generated samples here (PNG) and the table next to it (.md).
     #[arg(long)]
     grid: Option<PathBuf>,
@@ -45,6 +51,8 @@ pub fn run(args: EvalTinyArgs) -> Result<()> {
         guidance: args.guidance,
         shift: args.shift,
         resample: args.resample,
+        inpaint_strength: args.inpaint_strength,
+        extend_strength: args.extend_strength,
         ..Default::default()
     };
     let report = evaluate(&p, &opts, |line| eprintln!("{line}"))?;

@@ -39,6 +39,10 @@ pub struct ExtendArgs {
     /// RePaint resampling jumps per step (0 = off; default: the model's `studio.json`, else 0).
     #[arg(long)]
     pub resample: Option<usize>,
+    /// Denoising strength in (0, 1]: 1 = the new area from pure noise, lower = from the
+    /// repeated edge under noise (default: the model's `studio.json`, else 1).
+    #[arg(long)]
+    pub strength: Option<f32>,
 }
 
 pub fn run(args: ExtendArgs) -> Result<()> {
@@ -52,6 +56,7 @@ pub fn run(args: ExtendArgs) -> Result<()> {
         (Side::Bottom, args.bottom, &args.bottom_prompt),
     ];
     let resample = args.resample.unwrap_or(pipe.settings.resample);
+    let strength = args.strength.unwrap_or(pipe.settings.extend_strength);
     let separate = per_side.iter().any(|(_, _, p)| p.is_some());
     let out = if separate {
         let sides: Vec<(Side, u32, Option<String>)> = per_side
@@ -61,7 +66,7 @@ pub fn run(args: ExtendArgs) -> Result<()> {
             .collect();
         let total = base.steps * sides.len().max(1);
         with_progress(total, &args.sampling.out, |ctl| {
-            pipe.extend_sides(&base, &image, &sides, resample, ctl)
+            pipe.extend_sides(&base, &image, &sides, (resample, strength), ctl)
         })
     } else {
         let growth = Growth {
@@ -72,6 +77,7 @@ pub fn run(args: ExtendArgs) -> Result<()> {
         };
         let mut req = ExtendRequest::new(base.clone(), image.clone(), growth);
         req.resample = resample;
+        req.strength = strength;
         with_progress(base.steps, &args.sampling.out, |ctl| pipe.extend(&req, ctl))
     }
     .with_context(|| format!("extending {}", args.image.display()))?;

@@ -31,6 +31,10 @@ pub struct InpaintArgs {
     /// RePaint resampling jumps per step (0 = off; default: the model's `studio.json`, else 0).
     #[arg(long)]
     pub resample: Option<usize>,
+    /// Denoising strength in (0, 1]: 1 = the masked area from pure noise, lower keeps more of
+    /// what is there (default: the model's `studio.json`, else 1).
+    #[arg(long)]
+    pub strength: Option<f32>,
 }
 
 pub fn run(args: InpaintArgs) -> Result<()> {
@@ -48,6 +52,7 @@ pub fn run(args: InpaintArgs) -> Result<()> {
     req.feather_px = args.feather;
     req.dilate_cells = args.dilate;
     req.resample = args.resample.unwrap_or(pipe.settings.resample);
+    req.strength = args.strength.unwrap_or(pipe.settings.inpaint_strength);
     let out = with_progress(req.base.steps, &args.sampling.out, |ctl| {
         pipe.inpaint(&req, ctl)
     })

@@ -37,6 +37,9 @@ pub struct TrainTinyArgs {
     /// or on independent pictures (false).
     #[arg(long)]
     counterfactual_twins: Option<bool>,
+    /// Extra flow-loss weight of the latent cells where a pair of twins differs (0 = none).
+    #[arg(long)]
+    twin_difference_weight: Option<f32>,
     /// Decoder-refinement steps (phase 3; 0 skips it).
     #[arg(long)]
     decoder_steps: Option<usize>,
@@ -63,6 +66,9 @@ pub fn run(args: TrainTinyArgs) -> Result<()> {
     opts.counterfactual_twins = args
         .counterfactual_twins
         .unwrap_or(opts.counterfactual_twins);
+    opts.twin_difference_weight = args
+        .twin_difference_weight
+        .unwrap_or(opts.twin_difference_weight);
     opts.decoder_steps = args.decoder_steps.unwrap_or(opts.decoder_steps);
     opts.polish_steps = args.polish_steps.unwrap_or(opts.polish_steps);
     opts.polish_noise = args.polish_noise.unwrap_or(opts.polish_noise);

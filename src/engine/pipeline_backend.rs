@@ -301,11 +301,13 @@ impl Backend for PipelineBackend {
                 let mut ir = InpaintRequest::new(req, rgb(&r.image), r.mask.clone());
                 ir.feather_px = r.feather_px;
                 ir.resample = r.resample.unwrap_or(p.settings.resample);
+                ir.strength = r.strength.unwrap_or(p.settings.inpaint_strength);
                 Ok(p.inpaint(&ir, ctl)?.image)
             }),
             JobKind::Extend(r) => candidates(&r.settings, ctx, |req, ctl| {
                 let mut er = ExtendRequest::new(req, rgb(&r.image), r.growth);
                 er.resample = r.resample.unwrap_or(p.settings.resample);
+                er.strength = r.strength.unwrap_or(p.settings.extend_strength);
                 Ok(p.extend(&er, ctl)?.image)
             }),
             JobKind::Chat(r) => {

@@ -209,6 +209,9 @@ pub struct InpaintRequest {
     /// RePaint jumps per denoising step (each re-noises and redoes the step so the new area
     /// agrees with the kept image); `None` = the model's own setting (`studio.json`).
     pub resample: Option<usize>,
+    /// Denoising strength in (0, 1] (1 = from pure noise, lower keeps more of what is under
+    /// the mask); `None` = the model's own setting (`studio.json`).
+    pub strength: Option<f32>,
 }
 
 /// Grow the canvas and fill the new area. `growth` is already snapped to the model's grid, so
@@ -221,6 +224,8 @@ pub struct ExtendRequest {
     pub feather_px: f32,
     /// As `InpaintRequest::resample`.
     pub resample: Option<usize>,
+    /// As `InpaintRequest::strength` (lower keeps more of the repeated edge).
+    pub strength: Option<f32>,
 }
 
 /// Who said a chat message.

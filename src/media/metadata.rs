@@ -68,6 +68,10 @@ pub struct MaskInfo {
     /// or the studio's "Auto harmonise").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repaint_jumps: Option<u32>,
+    /// Denoising strength in (0, 1]: how far back towards noise the kept picture is taken
+    /// before the new area is drawn; `None` = the model's own (older files, "Auto strength").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strength: Option<f32>,
 }
 
 /// How far an extension grew each side, in pixels (after grid rounding).
@@ -158,6 +162,10 @@ pub fn a1111_parameters(params: &GenerationParams) -> String {
         if let Some(jumps) = mask.repaint_jumps {
             fields.push(("Harmonise passes", jumps.to_string()));
         }
+        if let Some(strength) = mask.strength {
+            // A1111's name for the same idea, so its readers show it.
+            fields.push(("Denoising strength", strength.to_string()));
+        }
     }
     if let Some(g) = &params.extension {
         let growth = format!("{} {} {} {}", g.left, g.right, g.top, g.bottom);
@@ -227,6 +235,7 @@ pub fn parse_a1111_parameters(text: &str, name: &str) -> Result<GenerationParams
         feather_px: 0.0,
         dilate_cells: 0,
         repaint_jumps: None,
+        strength: None,
     };
     let mut has_mask = false;
     let number = |key: &str, v: &str| {
@@ -266,6 +275,9 @@ pub fn parse_a1111_parameters(text: &str, name: &str) -> Result<GenerationParams
             "Mask dilation" => (mask.dilate_cells, has_mask) = (number(key, v)? as u32, true),
             "Harmonise passes" => {
                 (mask.repaint_jumps, has_mask) = (Some(number(key, v)? as u32), true)
+            }
+            "Denoising strength" => {
+                (mask.strength, has_mask) = (Some(number(key, v)? as f32), true)
             }
             "Extend LRTB" => {
                 let sides: Vec<u32> = v.split(' ').filter_map(|s| s.parse().ok()).collect();
@@ -537,6 +549,7 @@ mod tests {
                 feather_px: 6.0,
                 dilate_cells: 1,
                 repaint_jumps: Some(2),
+                strength: Some(0.5),
             }),
             extension: Some(Growth {
                 left: 16,

@@ -22,7 +22,7 @@ use image::RgbImage;
 use crate::media::{self, CanvasFill, GenerationMode, Growth, MaskInfo, MediaError};
 
 use super::generate::{Control, GenerateRequest, Generated};
-use super::inpaint::mask_hash;
+use super::inpaint::{BlendSettings, check_strength, mask_hash};
 use super::{Pipeline, Result, bad_setting};
 
 #[derive(Debug, Clone)]
@@ -34,6 +34,10 @@ pub struct ExtendRequest {
     /// Latent cells the new area reaches into the original (seam band).
     pub dilate_cells: u32,
     pub resample: usize,
+    /// Denoising strength in (0, 1]: 1 draws the new area from pure noise; lower starts it
+    /// from the repeated edge pixels under noise, so backgrounds (plain, split, gradient)
+    /// carry on instead of being re-imagined.
+    pub strength: f32,
 }
 
 impl ExtendRequest {
@@ -44,6 +48,7 @@ impl ExtendRequest {
             growth,
             dilate_cells: 1,
             resample: 0,
+            strength: 1.0,
         }
     }
 }
@@ -93,12 +98,16 @@ impl Pipeline {
         self.check_canvas(plan.canvas_width, plan.canvas_height)?;
         let canvas = media::place_on_canvas(&req.image, &plan, CanvasFill::ReplicateEdge)?;
         let mask = plan.new_area_mask();
+        check_strength(req.strength)?;
         let (generated, latent, trajectory) = self.blend_generate(
             &req.base,
             &canvas,
             &mask,
-            req.dilate_cells,
-            req.resample,
+            BlendSettings {
+                dilate_cells: req.dilate_cells,
+                resample: req.resample,
+                strength: req.strength,
+            },
             ctl,
         )?;
         let alpha = media::feather(&mask, 0.0);
@@ -115,6 +124,7 @@ impl Pipeline {
             feather_px: 0.0,
             dilate_cells: req.dilate_cells,
             repaint_jumps: Some(req.resample as u32),
+            strength: Some(req.strength),
         });
         Ok(Generated {
             image,
@@ -132,7 +142,7 @@ impl Pipeline {
         base: &GenerateRequest,
         image: &RgbImage,
         sides: &[(Side, u32, Option<String>)],
-        resample: usize,
+        (resample, strength): (usize, f32),
         ctl: &mut Control,
     ) -> Result<Generated> {
         let mut current = image.clone();
@@ -152,6 +162,7 @@ impl Pipeline {
                     growth: side.growth(*px),
                     dilate_cells: 1,
                     resample,
+                    strength,
                 },
                 ctl,
             )?;

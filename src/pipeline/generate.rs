@@ -189,6 +189,10 @@ pub(crate) struct Blend {
     pub mask: Tensor,
     /// RePaint-style resampling: jumps back and redoes each step this many times.
     pub resample: usize,
+    /// Denoising strength in (0, 1]: 1 starts from pure noise; below 1 the run starts at
+    /// t = 1 - strength from `known` under noise (the original in inpainting, the edge fill
+    /// in extension), so what is already there steers the new area.
+    pub strength: f32,
 }
 
 /// One denoising run: the shared core of generate / inpaint / extend.
@@ -248,7 +252,19 @@ impl Denoise<'_> {
             }
             None => seeded_noise(self.seed, (c, lh, lw), self.bf16_noise, &dev)?,
         };
-        let grid = time_grid(self.steps + 1, self.shift);
+        let mut grid = time_grid(self.steps + 1, self.shift);
+        // Strength below 1: the same number of steps over [1 - strength, 1], from the known
+        // latent at that noise level (what `blend_known` keeps outside the mask, everywhere).
+        let x_start = match &self.blend {
+            Some(b) if b.strength < 1.0 => {
+                let start = 1.0 - b.strength;
+                for t in &mut grid {
+                    *t = start + (1.0 - start) * *t;
+                }
+                ((&b.known * start as f64)? + (&z * (1.0 - start) as f64)?)?
+            }
+            _ => z.clone(),
+        };
         let total = self.steps;
         // Fresh noise for RePaint jumps, from a stream derived from the seed.
         let mut jump_seed = self.seed ^ 0x05ee_d0f4_e9a1_u64;
@@ -258,7 +274,7 @@ impl Denoise<'_> {
         let cancelled: &dyn Fn() -> bool = ctl.cancelled;
         let on_step = &mut *ctl.on_step;
         let outcome = euler(
-            z.clone(),
+            x_start,
             &grid,
             |x, t| guided.velocity(x, t),
             |info| {

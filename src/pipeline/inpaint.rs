@@ -32,6 +32,9 @@ pub struct InpaintRequest {
     pub feather_px: f32,
     /// RePaint jumps per step (0 = off).
     pub resample: usize,
+    /// Denoising strength in (0, 1]: 1 redraws the masked area from pure noise; lower keeps
+    /// more of what is there (its layout and outline) under the new prompt.
+    pub strength: f32,
 }
 
 impl InpaintRequest {
@@ -43,7 +46,29 @@ impl InpaintRequest {
             dilate_cells: 1,
             feather_px: 8.0,
             resample: 0,
+            strength: 1.0,
         }
+    }
+}
+
+/// How the masked area is generated (shared by inpainting and extension).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BlendSettings {
+    pub dilate_cells: u32,
+    pub resample: usize,
+    pub strength: f32,
+}
+
+/// Strength must lie in (0, 1]: 0 would keep everything and take no step.
+pub(crate) fn check_strength(strength: f32) -> Result<()> {
+    if strength.is_finite() && strength > 0.0 && strength <= 1.0 {
+        Ok(())
+    } else {
+        Err(bad_setting(
+            "strength",
+            strength,
+            "a share in (0, 1] (1 = from pure noise)",
+        ))
     }
 }
 
@@ -73,12 +98,16 @@ impl Pipeline {
                 "white (>= 128) where the image should change",
             ));
         }
+        check_strength(req.strength)?;
         let generated = self.blend_generate(
             &req.base,
             &req.image,
             &req.mask,
-            req.dilate_cells,
-            req.resample,
+            BlendSettings {
+                dilate_cells: req.dilate_cells,
+                resample: req.resample,
+                strength: req.strength,
+            },
             ctl,
         )?;
         let alpha = media::feather(&req.mask, req.feather_px);
@@ -89,6 +118,7 @@ impl Pipeline {
             feather_px: req.feather_px,
             dilate_cells: req.dilate_cells,
             repaint_jumps: Some(req.resample as u32),
+            strength: Some(req.strength),
         });
         Ok(Generated {
             image,
@@ -105,8 +135,7 @@ impl Pipeline {
         base: &GenerateRequest,
         image: &RgbImage,
         mask: &GrayImage,
-        dilate_cells: u32,
-        resample: usize,
+        settings: BlendSettings,
         ctl: &mut Control,
     ) -> Result<(RgbImage, Tensor, Vec<RgbImage>)> {
         let ids = self.prompt_ids(&base.prompt)?;
@@ -130,7 +159,7 @@ impl Pipeline {
             .to_dtype(DType::F32)?;
         let cells = media::dilate(
             &media::downsample_max(&mask_canvas, LATENT_DOWNSAMPLE),
-            dilate_cells,
+            settings.dilate_cells,
         );
         let (mw, mh) = cells.dimensions();
         let m: Vec<f32> = cells
@@ -154,7 +183,8 @@ impl Pipeline {
             blend: Some(Blend {
                 known,
                 mask: latent_mask,
-                resample,
+                resample: settings.resample,
+                strength: settings.strength,
             }),
         }
         .run(ctl)?;

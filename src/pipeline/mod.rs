@@ -16,7 +16,8 @@
 //! vae.safetensors|vae.pth  the Wan2.1 VAE (Wan2.1_VAE.pth as released), here or in vae/
 //! vae_config.json          optional VAE geometry (Wan2.1's dim 96 by default), here or in vae/
 //! studio.json              optional: {"max_text_len": N, "video_frames": N, "video_grid": N,
-//!                          "max_image_tokens": N, "resample": N}
+//!                          "max_image_tokens": N, "resample": N,
+//!                          "inpaint_strength": S, "extend_strength": S}
 //! ```
 //!
 //! The built-in tiny model (`assets/tiny/`) is such a folder and loads through the same path.
@@ -122,6 +123,12 @@ pub struct StudioSettings {
     /// official model has no inpainting, so 0 there; a small model that blends its edits badly
     /// without them asks for some in its `studio.json`.
     pub resample: usize,
+    /// Denoising strength (0, 1] inpainting starts from unless told otherwise (1 = pure noise,
+    /// the official behaviour).
+    pub inpaint_strength: f32,
+    /// Denoising strength (0, 1] extension starts from unless told otherwise: below 1 the new
+    /// area starts from the repeated edge under noise.
+    pub extend_strength: f32,
 }
 
 impl StudioSettings {
@@ -133,6 +140,8 @@ impl StudioSettings {
             video_grid: 14,
             max_image_tokens: 4 * native_tokens,
             resample: 0,
+            inpaint_strength: 1.0,
+            extend_strength: 1.0,
         }
     }
 }
@@ -263,16 +272,7 @@ impl Pipeline {
         let mut settings = StudioSettings::official(gh * gw);
         let studio = dir.join("studio.json");
         if studio.is_file() {
-            let text = std::fs::read_to_string(&studio).map_err(|e| PipelineError::Checkpoint {
-                path: studio.clone(),
-                why: e.to_string(),
-            })?;
-            let file: StudioFile =
-                serde_json::from_str(&text).map_err(|e| PipelineError::Checkpoint {
-                    path: studio.clone(),
-                    why: format!("invalid settings: {e}"),
-                })?;
-            file.apply(&mut settings);
+            StudioFile::read(&studio)?.apply(&mut settings);
         }
         let model_id = dir
             .file_name()
@@ -393,7 +393,7 @@ impl Pipeline {
 }
 
 /// `studio.json`: any subset of the settings.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StudioFile {
     max_text_len: Option<usize>,
@@ -401,15 +401,46 @@ struct StudioFile {
     video_grid: Option<usize>,
     max_image_tokens: Option<usize>,
     resample: Option<usize>,
+    inpaint_strength: Option<f32>,
+    extend_strength: Option<f32>,
 }
 
 impl StudioFile {
+    /// Reads and checks a `studio.json`; errors name the file and the bad setting.
+    fn read(path: &Path) -> Result<Self> {
+        let bad = |why: String| PipelineError::Checkpoint {
+            path: path.to_path_buf(),
+            why,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let file: StudioFile =
+            serde_json::from_str(&text).map_err(|e| bad(format!("invalid settings: {e}")))?;
+        if let Some((name, value)) = file.bad_strength() {
+            return Err(bad(format!(
+                "{name} is {value}, expected a share in (0, 1]"
+            )));
+        }
+        Ok(file)
+    }
+
+    /// The first strength outside (0, 1], by name.
+    fn bad_strength(&self) -> Option<(&'static str, f32)> {
+        [
+            ("inpaint_strength", self.inpaint_strength),
+            ("extend_strength", self.extend_strength),
+        ]
+        .into_iter()
+        .find_map(|(name, v)| v.filter(|&x| !(x > 0.0 && x <= 1.0)).map(|x| (name, x)))
+    }
+
     fn apply(self, s: &mut StudioSettings) {
         s.max_text_len = self.max_text_len.unwrap_or(s.max_text_len);
         s.video_frames = self.video_frames.unwrap_or(s.video_frames);
         s.video_grid = self.video_grid.unwrap_or(s.video_grid);
         s.max_image_tokens = self.max_image_tokens.unwrap_or(s.max_image_tokens);
         s.resample = self.resample.unwrap_or(s.resample);
+        s.inpaint_strength = self.inpaint_strength.unwrap_or(s.inpaint_strength);
+        s.extend_strength = self.extend_strength.unwrap_or(s.extend_strength);
     }
 }
 
@@ -474,5 +505,31 @@ mod tests {
     fn pipeline_is_send_and_sync() {
         fn check<T: Send + Sync>() {}
         check::<super::Pipeline>();
+    }
+
+    #[test]
+    fn studio_json_strengths_are_read_and_checked() {
+        use super::{StudioFile, StudioSettings};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("studio.json");
+        std::fs::write(
+            &path,
+            r#"{"inpaint_strength": 0.6, "extend_strength": 0.4}"#,
+        )
+        .unwrap();
+        let mut s = StudioSettings::official(64);
+        assert_eq!((s.inpaint_strength, s.extend_strength), (1.0, 1.0));
+        StudioFile::read(&path).unwrap().apply(&mut s);
+        assert_eq!((s.inpaint_strength, s.extend_strength), (0.6, 0.4));
+
+        for (text, named) in [
+            (r#"{"extend_strength": 0}"#, "extend_strength is 0"),
+            (r#"{"inpaint_strength": 1.5}"#, "inpaint_strength is 1.5"),
+            (r#"{"strength": 0.5}"#, "unknown field `strength`"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = StudioFile::read(&path).unwrap_err().to_string();
+            assert!(err.contains("studio.json") && err.contains(named), "{err}");
+        }
     }
 }

@@ -165,6 +165,10 @@ pub struct MaskSettings {
     /// Harmonising passes (`None` = the model's own); absent in older projects.
     #[serde(default)]
     pub repaint_jumps: Option<usize>,
+    /// Denoising strength of inpaint and extend (`None` = the model's own); absent in older
+    /// projects.
+    #[serde(default)]
+    pub strength: Option<f32>,
 }
 
 impl Default for MaskSettings {
@@ -178,6 +182,7 @@ impl Default for MaskSettings {
             hardness: p.hardness,
             feather_px: p.feather_px,
             repaint_jumps: p.repaint_jumps,
+            strength: p.strength,
         }
     }
 }

@@ -90,6 +90,8 @@ pub struct MaskPainter {
     pub feather_px: f32,
     /// Harmonising (RePaint) jumps per step for inpaint and extend jobs; `None` = the model's.
     pub repaint_jumps: Option<usize>,
+    /// Denoising strength for inpaint and extend jobs, in (0, 1]; `None` = the model's.
+    pub strength: Option<f32>,
     pub visible: bool,
     pub colour: Color32,
     pub opacity: f32,
@@ -99,6 +101,9 @@ pub struct MaskPainter {
 
 /// Most harmonising passes the panel offers (5 passes already make a job 6x slower).
 pub const MAX_REPAINT_JUMPS: usize = 5;
+
+/// Least denoising strength the panel offers (below it a job changes almost nothing).
+pub const MIN_STRENGTH: f32 = 0.05;
 
 impl Default for MaskPainter {
     fn default() -> Self {
@@ -116,6 +121,7 @@ impl Default for MaskPainter {
             hardness: 0.8,
             feather_px: 8.0,
             repaint_jumps: None,
+            strength: None,
             visible: true,
             colour: Color32::from_rgb(255, 40, 120),
             opacity: 0.5,
@@ -330,6 +336,25 @@ impl MaskPainter {
         }
     }
 
+    /// Denoising strength for inpaint and extend: the model's own, or a chosen one.
+    fn strength_ui(&mut self, ui: &mut Ui) {
+        const HELP: &str = "How far the area under the mask (or the repeated edge, when \
+            extending) is taken back towards noise before it is redrawn: 1 redraws it from \
+            scratch, lower keeps more of its colours and layout";
+        let mut auto = self.strength.is_none();
+        if ui
+            .checkbox(&mut auto, "Auto strength")
+            .on_hover_text("Use the model's own denoising strength for inpaint and extend")
+            .changed()
+        {
+            self.strength = if auto { None } else { Some(0.75) };
+        }
+        if let Some(strength) = &mut self.strength {
+            ui.add(egui::Slider::new(strength, MIN_STRENGTH..=1.0).text("Strength"))
+                .on_hover_text(HELP);
+        }
+    }
+
     /// The mask section of the tool panel.
     pub fn ui(&mut self, ui: &mut Ui) -> Option<MaskAction> {
         let mut action = None;
@@ -353,6 +378,7 @@ impl MaskPainter {
                     "Soft edge, in pixels, where the inpainted area meets the kept image",
                 );
             self.repaint_ui(ui);
+            self.strength_ui(ui);
             ui.horizontal(|ui| {
                 if ui.button("Undo mask").on_hover_text("Ctrl+Z").clicked() {
                     self.undo();

@@ -27,8 +27,13 @@ pub struct EvalOptions {
     /// Time shift of the sampling grid (see `sampler::time_grid`).
     pub shift: f32,
     pub clip_frames: usize,
-    /// RePaint jumps per step for inpainting and extension (the studio's "resample").
-    pub resample: usize,
+    /// RePaint jumps per step for inpainting and extension (the studio's "resample");
+    /// `None` = the model's own setting (`studio.json`).
+    pub resample: Option<usize>,
+    /// Denoising strength of inpainting; `None` = the model's own setting.
+    pub inpaint_strength: Option<f32>,
+    /// Denoising strength of extension; `None` = the model's own setting.
+    pub extend_strength: Option<f32>,
 }
 
 impl Default for EvalOptions {
@@ -39,7 +44,9 @@ impl Default for EvalOptions {
             guidance: 4.0,
             shift: 3.0,
             clip_frames: 9,
-            resample: 4,
+            resample: None,
+            inpaint_strength: None,
+            extend_strength: None,
         }
     }
 }
@@ -189,7 +196,8 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
             c.image.clone(),
             mask.clone(),
         );
-        req.resample = opts.resample;
+        req.resample = opts.resample.unwrap_or(p.settings.resample);
+        req.strength = opts.inpaint_strength.unwrap_or(p.settings.inpaint_strength);
         let out = Control::none(|ctl| p.inpaint(&req, ctl))?.image;
         if let Ok(v) = inpaint_ok(&c.image, &out, &mask, new_colour, target.kind) {
             ok += usize::from(v.passed());
@@ -216,7 +224,8 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
                 bottom: res - keep,
             },
         );
-        req.resample = opts.resample;
+        req.resample = opts.resample.unwrap_or(p.settings.resample);
+        req.strength = opts.extend_strength.unwrap_or(p.settings.extend_strength);
         let out = Control::none(|ctl| p.extend(&req, ctl))?.image;
         let v = background_continues(
             &out,

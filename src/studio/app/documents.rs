@@ -129,6 +129,7 @@ impl StudioApp {
         self.mask.hardness = m.hardness;
         self.mask.feather_px = m.feather_px;
         self.mask.repaint_jumps = m.repaint_jumps;
+        self.mask.strength = m.strength.filter(|s| *s > 0.0 && *s <= 1.0);
         self.chat.set_threads(project.threads);
         self.settings = project.settings;
         if let Some(video) = project.video.filter(|v| v.exists()) {
@@ -151,6 +152,7 @@ impl StudioApp {
                 hardness: self.mask.hardness,
                 feather_px: self.mask.feather_px,
                 repaint_jumps: self.mask.repaint_jumps,
+                strength: self.mask.strength,
             },
             history: self.canvas.history.clone(),
             threads: self.chat.threads.clone(),

@@ -86,6 +86,7 @@ impl StudioApp {
             feather_px: self.mask.feather_px,
             dilate_cells: 1,
             repaint_jumps: self.mask.repaint_jumps.map(|j| j as u32),
+            strength: self.mask.strength,
         });
         let target = Rect::from_min_size(Pos2::ZERO, vec2(w as f32, h as f32));
         Some(self.submit(
@@ -95,6 +96,7 @@ impl StudioApp {
                 mask,
                 feather_px: self.mask.feather_px,
                 resample: self.mask.repaint_jumps,
+                strength: self.mask.strength,
             }),
             Purpose::Image {
                 params: Box::new(params),
@@ -136,6 +138,7 @@ impl StudioApp {
                 growth: g,
                 feather_px: self.mask.feather_px,
                 resample: self.mask.repaint_jumps,
+                strength: self.mask.strength,
             }),
             Purpose::Image {
                 params: Box::new(params),
