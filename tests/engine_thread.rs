@@ -348,6 +348,7 @@ fn inpaint_changes_only_the_masked_pixels() {
         mask,
         feather_px: 0.0,
         resample: None,
+        strength: None,
     }));
     let events = until_final(&engine, id);
     match final_event(&events) {

@@ -33,8 +33,8 @@ pub struct TrainTinyArgs {
     /// Extra flow-loss weight of latent cells covered by shapes (0 = the official plain mean).
     #[arg(long)]
     flow_shape_weight: Option<f32>,
-    /// Train text-to-image on original/counterfactual twins sharing noise (true, the default)
-    /// or on independent pictures (false).
+    /// Train text-to-image on original/counterfactual twins sharing noise (true, an
+    /// experiment) or on independent pictures (false, the default and the shipped recipe).
     #[arg(long)]
     counterfactual_twins: Option<bool>,
     /// Extra flow-loss weight of the latent cells where a pair of twins differs (0 = none).
