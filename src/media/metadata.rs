@@ -74,6 +74,12 @@ pub struct MaskInfo {
     pub strength: Option<f32>,
 }
 
+/// Whether a denoising strength is usable: in (0, 1] (0 would keep everything and take no
+/// step; NaN and infinities fail both comparisons).
+pub fn strength_in_range(strength: f32) -> bool {
+    strength > 0.0 && strength <= 1.0
+}
+
 /// How far an extension grew each side, in pixels (after grid rounding).
 pub type ExtensionInfo = Growth;
 

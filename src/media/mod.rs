@@ -27,7 +27,7 @@ pub use mask::{
 pub use metadata::{
     ExtensionInfo, GenerationMode, GenerationParams, MaskInfo, a1111_parameters,
     encode_png_with_metadata, parse_a1111_parameters, read_png_metadata,
-    read_png_metadata_from_bytes, save_png_with_metadata,
+    read_png_metadata_from_bytes, save_png_with_metadata, strength_in_range,
 };
 pub use video::{
     SampledFrame, SampledVideo, VideoSource, load_video_frames, sample_frames,

@@ -22,7 +22,7 @@ use image::RgbImage;
 use crate::media::{self, CanvasFill, GenerationMode, Growth, MaskInfo, MediaError};
 
 use super::generate::{Control, GenerateRequest, Generated};
-use super::inpaint::{BlendSettings, check_strength, mask_hash};
+use super::inpaint::{BlendSettings, mask_hash};
 use super::{Pipeline, Result, bad_setting};
 
 #[derive(Debug, Clone)]
@@ -98,7 +98,6 @@ impl Pipeline {
         self.check_canvas(plan.canvas_width, plan.canvas_height)?;
         let canvas = media::place_on_canvas(&req.image, &plan, CanvasFill::ReplicateEdge)?;
         let mask = plan.new_area_mask();
-        check_strength(req.strength)?;
         let (generated, latent, trajectory) = self.blend_generate(
             &req.base,
             &canvas,

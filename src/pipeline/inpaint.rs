@@ -59,9 +59,9 @@ pub(crate) struct BlendSettings {
     pub strength: f32,
 }
 
-/// Strength must lie in (0, 1]: 0 would keep everything and take no step.
-pub(crate) fn check_strength(strength: f32) -> Result<()> {
-    if strength.is_finite() && strength > 0.0 && strength <= 1.0 {
+/// Strength must lie in (0, 1] (`media::strength_in_range`).
+fn check_strength(strength: f32) -> Result<()> {
+    if media::strength_in_range(strength) {
         Ok(())
     } else {
         Err(bad_setting(
@@ -98,7 +98,6 @@ impl Pipeline {
                 "white (>= 128) where the image should change",
             ));
         }
-        check_strength(req.strength)?;
         let generated = self.blend_generate(
             &req.base,
             &req.image,
@@ -138,6 +137,7 @@ impl Pipeline {
         settings: BlendSettings,
         ctl: &mut Control,
     ) -> Result<(RgbImage, Tensor, Vec<RgbImage>)> {
+        check_strength(settings.strength)?;
         let ids = self.prompt_ids(&base.prompt)?;
         let (w, h) = image.dimensions();
         // Pad to the model's grid: the padding is "kept" (edge pixels) and cropped afterwards.

@@ -48,7 +48,7 @@ use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
 
-use crate::media::MediaError;
+use crate::media::{self, MediaError};
 use crate::model::layers::QuantSource;
 use crate::model::tokenizer::{ShowoTokenizer, TokenizerError};
 use crate::model::vae::{VaeConfig, WanVae};
@@ -430,7 +430,10 @@ impl StudioFile {
             ("extend_strength", self.extend_strength),
         ]
         .into_iter()
-        .find_map(|(name, v)| v.filter(|&x| !(x > 0.0 && x <= 1.0)).map(|x| (name, x)))
+        .find_map(|(name, v)| {
+            v.filter(|&x| !media::strength_in_range(x))
+                .map(|x| (name, x))
+        })
     }
 
     fn apply(self, s: &mut StudioSettings) {

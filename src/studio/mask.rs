@@ -319,40 +319,35 @@ impl MaskPainter {
 
     /// Harmonising passes for inpaint and extend: the model's own number, or a chosen one.
     fn repaint_ui(&mut self, ui: &mut Ui) {
-        const HELP: &str = "Each pass re-noises a denoising step and redoes it, so the new area \
-            agrees with the kept image (fewer seams, truer colours); a job takes 1 + passes \
-            times as long";
-        let mut auto = self.repaint_jumps.is_none();
-        if ui
-            .checkbox(&mut auto, "Auto harmonise")
-            .on_hover_text("Use the model's own number of harmonising passes")
-            .changed()
-        {
-            self.repaint_jumps = if auto { None } else { Some(2) };
-        }
-        if let Some(jumps) = &mut self.repaint_jumps {
-            ui.add(egui::Slider::new(jumps, 0..=MAX_REPAINT_JUMPS).text("Harmonise passes"))
-                .on_hover_text(HELP);
-        }
+        model_or_chosen(
+            ui,
+            &mut self.repaint_jumps,
+            (
+                "Auto harmonise",
+                "Use the model's own number of harmonising passes",
+            ),
+            2,
+            |jumps| egui::Slider::new(jumps, 0..=MAX_REPAINT_JUMPS).text("Harmonise passes"),
+            "Each pass re-noises a denoising step and redoes it, so the new area agrees with \
+            the kept image (fewer seams, truer colours); a job takes 1 + passes times as long",
+        );
     }
 
     /// Denoising strength for inpaint and extend: the model's own, or a chosen one.
     fn strength_ui(&mut self, ui: &mut Ui) {
-        const HELP: &str = "How far the area under the mask (or the repeated edge, when \
-            extending) is taken back towards noise before it is redrawn: 1 redraws it from \
-            scratch, lower keeps more of its colours and layout";
-        let mut auto = self.strength.is_none();
-        if ui
-            .checkbox(&mut auto, "Auto strength")
-            .on_hover_text("Use the model's own denoising strength for inpaint and extend")
-            .changed()
-        {
-            self.strength = if auto { None } else { Some(0.75) };
-        }
-        if let Some(strength) = &mut self.strength {
-            ui.add(egui::Slider::new(strength, MIN_STRENGTH..=1.0).text("Strength"))
-                .on_hover_text(HELP);
-        }
+        model_or_chosen(
+            ui,
+            &mut self.strength,
+            (
+                "Auto strength",
+                "Use the model's own denoising strength for inpaint and extend",
+            ),
+            0.75,
+            |strength| egui::Slider::new(strength, MIN_STRENGTH..=1.0).text("Strength"),
+            "How far the area under the mask (or the repeated edge, when extending) is taken \
+            back towards noise before it is redrawn: 1 redraws it from scratch, lower keeps \
+            more of its colours and layout",
+        );
     }
 
     /// The mask section of the tool panel.
@@ -560,6 +555,29 @@ fn encode_gray_png(mask: &GrayImage) -> Result<Vec<u8>, String> {
         )
         .map_err(|e| e.to_string())?;
     Ok(bytes)
+}
+
+/// A job setting that is either the model's own (`None`, "Auto" ticked) or chosen on a slider;
+/// unticking "Auto" starts the slider at `first`.
+fn model_or_chosen<T>(
+    ui: &mut Ui,
+    value: &mut Option<T>,
+    (auto_label, auto_help): (&str, &str),
+    first: T,
+    slider: impl FnOnce(&mut T) -> egui::Slider<'_>,
+    help: &str,
+) {
+    let mut auto = value.is_none();
+    if ui
+        .checkbox(&mut auto, auto_label)
+        .on_hover_text(auto_help)
+        .changed()
+    {
+        *value = if auto { None } else { Some(first) };
+    }
+    if let Some(chosen) = value {
+        ui.add(slider(chosen)).on_hover_text(help);
+    }
 }
 
 #[cfg(test)]

@@ -129,7 +129,7 @@ impl StudioApp {
         self.mask.hardness = m.hardness;
         self.mask.feather_px = m.feather_px;
         self.mask.repaint_jumps = m.repaint_jumps;
-        self.mask.strength = m.strength.filter(|s| *s > 0.0 && *s <= 1.0);
+        self.mask.strength = m.strength.filter(|&s| crate::media::strength_in_range(s));
         self.chat.set_threads(project.threads);
         self.settings = project.settings;
         if let Some(video) = project.video.filter(|v| v.exists()) {
