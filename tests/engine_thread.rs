@@ -407,11 +407,32 @@ fn real_backend_loads_with_the_chosen_settings() {
         height: 64,
     }));
     let events = until_final(&engine, job);
-    assert!(
-        matches!(final_event(&events), Event::Done { .. }),
-        "{:?}",
-        final_event(&events)
-    );
+    let plain = match final_event(&events) {
+        Event::Done {
+            output: JobOutput::Images(images),
+            ..
+        } => images.clone(),
+        other => panic!("generate failed: {other:?}"),
+    };
+    // The Prompt panel's negative prompt reaches the sampler: same seed, another picture.
+    let job = engine.submit(JobKind::Generate(GenerateRequest {
+        settings: ImageSettings {
+            prompt: "a blue square".into(),
+            negative_prompt: "a large blue circle".into(),
+            steps: 3,
+            ..ImageSettings::default()
+        },
+        width: 64,
+        height: 64,
+    }));
+    let events = until_final(&engine, job);
+    match final_event(&events) {
+        Event::Done {
+            output: JobOutput::Images(images),
+            ..
+        } => assert_ne!(images, &plain, "the negative prompt changed nothing"),
+        other => panic!("generate with a negative prompt failed: {other:?}"),
+    }
 
     for (bad, named) in [
         (

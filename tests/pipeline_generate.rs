@@ -213,6 +213,72 @@ fn png_metadata_round_trips_and_recalls_the_same_image() {
     assert_eq!(regenerated.image, out.image);
 }
 
+fn max_abs_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+    a.to_vec3_or_flat()
+        .iter()
+        .zip(b.to_vec3_or_flat())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// The negative prompt is the unconditional branch of guidance: with the prompt itself as the
+/// negative, guidance cancels out and the run equals the conditional velocity alone (guidance
+/// 1); at guidance 1 a negative prompt changes nothing; otherwise it changes the picture, and
+/// it is stored in the PNG metadata and recalled from it.
+#[test]
+fn the_negative_prompt_replaces_the_unconditional_branch() {
+    let Some((pipe, _tmp)) = small_pipeline() else {
+        return;
+    };
+    let prompt = "a red circle on the left";
+    let plain = Control::none(|c| pipe.generate(&request(prompt, 7, 3), c)).unwrap();
+    assert_eq!(plain.params.negative_prompt, "");
+
+    let mut against_itself = request(prompt, 7, 3);
+    against_itself.negative_prompt = prompt.into();
+    let mut conditional_only = request(prompt, 7, 3);
+    conditional_only.guidance = 1.0;
+    let a = Control::none(|c| pipe.generate(&against_itself, c)).unwrap();
+    let b = Control::none(|c| pipe.generate(&conditional_only, c)).unwrap();
+    let d = max_abs_diff(&a.latent, &b.latent);
+    assert!(
+        d < 1e-3,
+        "prompt against itself vs guidance 1: max |diff| {d}"
+    );
+    assert!(
+        max_abs_diff(&a.latent, &plain.latent) > 1e-2,
+        "against the empty prompt the same run differs"
+    );
+
+    let mut ignored = conditional_only.clone();
+    ignored.negative_prompt = "a blue square".into();
+    let c = Control::none(|c| pipe.generate(&ignored, c)).unwrap();
+    assert_eq!(
+        c.latent.to_vec3_or_flat(),
+        b.latent.to_vec3_or_flat(),
+        "guidance 1 has no unconditional branch"
+    );
+
+    let mut steered = request(prompt, 7, 3);
+    steered.negative_prompt = "a blue square".into();
+    let out = Control::none(|c| pipe.generate(&steered, c)).unwrap();
+    assert!(max_abs_diff(&out.latent, &plain.latent) > 1e-2);
+    assert_eq!(out.params.negative_prompt, "a blue square");
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("neg.png");
+    media::save_png_with_metadata(&path, &out.image, &out.params).unwrap();
+    assert_eq!(
+        media::read_png_metadata(&path).unwrap().negative_prompt,
+        "a blue square"
+    );
+
+    // A blank negative prompt is the official empty one.
+    let mut blank = request(prompt, 7, 3);
+    blank.negative_prompt = "  ".into();
+    let e = Control::none(|c| pipe.generate(&blank, c)).unwrap();
+    assert_eq!(e.latent.to_vec3_or_flat(), plain.latent.to_vec3_or_flat());
+}
+
 #[test]
 fn bad_requests_give_errors_that_name_the_problem() {
     let Some((pipe, _tmp)) = small_pipeline() else {
@@ -254,6 +320,13 @@ fn bad_requests_give_errors_that_name_the_problem() {
     let mut neg = request("a circle", 1, 2);
     neg.guidance = f32::NAN;
     assert!(run(neg).to_string().contains("guidance"));
+    let mut too_long = request("a circle", 1, 2);
+    too_long.negative_prompt = long;
+    let err = run(too_long).to_string();
+    assert!(
+        err.contains("negative prompt") && err.contains("2500 tokens") && err.contains("290"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -95,13 +95,17 @@ pub struct SamplingArgs {
     /// The prompt.
     #[arg(long, short)]
     pub prompt: String,
+    /// What guidance steers away from (replaces the empty prompt of the unconditional branch).
+    #[arg(long, default_value = "")]
+    pub negative_prompt: String,
     /// Seed of the initial noise (default: a random one, printed and stored in the PNG).
     #[arg(long)]
     pub seed: Option<u64>,
     /// Euler steps (model calls); the official num_inference_steps 50 is 49 here.
     #[arg(long, default_value_t = 49)]
     pub steps: usize,
-    /// Classifier-free guidance scale (the empty prompt is the unconditional branch).
+    /// Classifier-free guidance scale (the unconditional branch is the empty prompt, or the
+    /// negative prompt when one is given).
     #[arg(long, default_value_t = 5.0)]
     pub guidance: f32,
     /// Output PNG (with the settings in its metadata).
@@ -129,6 +133,7 @@ impl SamplingArgs {
         });
         GenerateRequest {
             prompt: self.prompt.clone(),
+            negative_prompt: self.negative_prompt.clone(),
             seed,
             steps: self.steps,
             guidance: self.guidance,

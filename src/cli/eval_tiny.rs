@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use candle_core::{DType, Device};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use showo::pipeline::Pipeline;
-use showo::tiny::eval::{EvalOptions, evaluate, sample_grid};
+use showo::tiny::eval::{EvalOptions, Part, evaluate, sample_grid};
 
 #[derive(Args)]
 pub struct EvalTinyArgs {
@@ -36,6 +36,32 @@ pub struct EvalTinyArgs {
     /// Write a grid of generated samples here (PNG) and the table next to it (.md).
     #[arg(long)]
     grid: Option<PathBuf>,
+    /// Measure only these metrics (comma-separated; default all), e.g. `--only t2i` to sweep
+    /// a sampling setting quickly.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<PartArg>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PartArg {
+    /// Text-to-image colour, shape and position (and the kind-word probe).
+    T2i,
+    ImageQa,
+    ClipQa,
+    Inpaint,
+    Extend,
+}
+
+impl From<PartArg> for Part {
+    fn from(p: PartArg) -> Part {
+        match p {
+            PartArg::T2i => Part::TextToImage,
+            PartArg::ImageQa => Part::ImageQa,
+            PartArg::ClipQa => Part::ClipQa,
+            PartArg::Inpaint => Part::Inpainting,
+            PartArg::Extend => Part::Extension,
+        }
+    }
 }
 
 pub fn run(args: EvalTinyArgs) -> Result<()> {
@@ -53,6 +79,11 @@ pub fn run(args: EvalTinyArgs) -> Result<()> {
         resample: args.resample,
         inpaint_strength: args.inpaint_strength,
         extend_strength: args.extend_strength,
+        parts: if args.only.is_empty() {
+            Part::ALL.to_vec()
+        } else {
+            args.only.into_iter().map(Part::from).collect()
+        },
         ..Default::default()
     };
     let report = evaluate(&p, &opts, |line| eprintln!("{line}"))?;

@@ -49,6 +49,7 @@ pub fn run(args: RecallArgs) -> Result<()> {
     let pipe = args.model.load()?;
     let req = GenerateRequest {
         prompt: params.prompt.clone(),
+        negative_prompt: params.negative_prompt.clone(),
         seed: params.seed,
         steps: params.steps as usize,
         guidance: params.guidance,

@@ -55,6 +55,7 @@ fn base_request(s: &protocol::ImageSettings, seed: u64) -> GenerateRequest {
     };
     GenerateRequest {
         prompt: s.prompt.clone(),
+        negative_prompt: s.negative_prompt.clone(),
         seed,
         steps: s.steps as usize,
         guidance: s.guidance,

@@ -62,7 +62,8 @@ pub fn t2i_row(
     (row, block, truncated)
 }
 
-/// The CFG batch for `prompts`: their rows, then as many empty-prompt rows.
+/// The CFG batch for `prompts`: their rows, then as many empty-prompt rows (the official
+/// unconditional rows).
 pub fn t2i_layout(
     special: &SpecialTokens,
     prompts: &[Vec<u32>],
@@ -70,13 +71,27 @@ pub fn t2i_layout(
     max_text_len: usize,
 ) -> GenLayout {
     let empty: Vec<Vec<u32>> = prompts.iter().map(|_| Vec::new()).collect();
+    t2i_layout_against(special, prompts, &empty, n_image_tokens, max_text_len)
+}
+
+/// The CFG batch with chosen unconditional rows: `prompts`, then `against` (one per prompt; an
+/// empty one is the official empty prompt, a non-empty one a negative prompt that guidance
+/// steers away from).
+pub fn t2i_layout_against(
+    special: &SpecialTokens,
+    prompts: &[Vec<u32>],
+    against: &[Vec<u32>],
+    n_image_tokens: usize,
+    max_text_len: usize,
+) -> GenLayout {
+    debug_assert_eq!(prompts.len(), against.len());
     let mut out = GenLayout {
         rows: Vec::new(),
         blocks: Vec::new(),
         prefixes: Vec::new(),
         truncated: false,
     };
-    for prompt in prompts.iter().chain(&empty) {
+    for prompt in prompts.iter().chain(against) {
         let (row, block, truncated) = t2i_row(special, prompt, n_image_tokens, max_text_len);
         out.prefixes.push(row[..block.offset].to_vec());
         out.rows.push(row);

@@ -27,6 +27,9 @@ use super::{Pipeline, PipelineError, Result, bad_setting};
 #[derive(Debug, Clone)]
 pub struct GenerateRequest {
     pub prompt: String,
+    /// What guidance steers away from: the unconditional row's text instead of the official
+    /// empty prompt (empty = official behaviour; no effect at guidance 1).
+    pub negative_prompt: String,
     pub seed: u64,
     /// Euler steps (model calls).
     pub steps: usize,
@@ -49,6 +52,7 @@ impl Default for GenerateRequest {
     fn default() -> Self {
         Self {
             prompt: String::new(),
+            negative_prompt: String::new(),
             seed: 0,
             steps: 49,
             guidance: 5.0,
@@ -138,19 +142,22 @@ pub(crate) struct Guided<'a> {
 }
 
 impl<'a> Guided<'a> {
+    /// `negative_ids` empty = the official empty-prompt unconditional row.
     pub(crate) fn new(
         pipe: &'a Pipeline,
         prompt_ids: &[u32],
+        negative_ids: &[u32],
         n_tokens: usize,
         guidance: f32,
     ) -> Result<Self> {
-        let layout = prompt::t2i_layout(
+        let layout = prompt::t2i_layout_against(
             pipe.tokenizer.special(),
             &[prompt_ids.to_vec()],
+            &[negative_ids.to_vec()],
             n_tokens,
             pipe.settings.max_text_len,
         );
-        // Guidance 1 is the conditional velocity alone: skip the empty-prompt row.
+        // Guidance 1 is the conditional velocity alone: skip the unconditional row.
         let prefixes = if guidance == 1.0 {
             &layout.prefixes[..1]
         } else {
@@ -199,6 +206,8 @@ pub(crate) struct Blend {
 pub(crate) struct Denoise<'a> {
     pub pipe: &'a Pipeline,
     pub prompt_ids: Vec<u32>,
+    /// The unconditional row's text (empty = the official empty prompt).
+    pub negative_ids: Vec<u32>,
     pub width: u32,
     pub height: u32,
     pub seed: u64,
@@ -237,7 +246,13 @@ impl Denoise<'_> {
         let p = pipe.config().showo.patch_size;
         let n_tokens = (lh / p) * (lw / p);
         let dev = pipe.device().clone();
-        let guided = Guided::new(pipe, &self.prompt_ids, n_tokens, self.guidance)?;
+        let guided = Guided::new(
+            pipe,
+            &self.prompt_ids,
+            &self.negative_ids,
+            n_tokens,
+            self.guidance,
+        )?;
         let z = match &self.initial_noise {
             Some(z) if z.dims() == [1, c, lh, lw] => z.to_dtype(DType::F32)?.to_device(&dev)?,
             Some(z) => {
@@ -407,10 +422,12 @@ impl Pipeline {
     /// Text-to-image.
     pub fn generate(&self, req: &GenerateRequest, ctl: &mut Control) -> Result<Generated> {
         let ids = self.prompt_ids(&req.prompt)?;
+        let negative_ids = self.negative_prompt_ids(&req.negative_prompt)?;
         let (width, height) = req.size.unwrap_or_else(|| self.native_size());
         let run = Denoise {
             pipe: self,
             prompt_ids: ids,
+            negative_ids,
             width,
             height,
             seed: req.seed,
@@ -443,7 +460,7 @@ impl Pipeline {
     ) -> GenerationParams {
         GenerationParams {
             prompt: req.prompt.clone(),
-            negative_prompt: String::new(),
+            negative_prompt: req.negative_prompt.clone(),
             seed: req.seed,
             steps: req.steps as u32,
             guidance: req.guidance,

@@ -139,6 +139,7 @@ impl Pipeline {
     ) -> Result<(RgbImage, Tensor, Vec<RgbImage>)> {
         check_strength(settings.strength)?;
         let ids = self.prompt_ids(&base.prompt)?;
+        let negative_ids = self.negative_prompt_ids(&base.negative_prompt)?;
         let (w, h) = image.dimensions();
         // Pad to the model's grid: the padding is "kept" (edge pixels) and cropped afterwards.
         let plan = media::plan_canvas_extension(w, h, Growth::default(), self.grid_px())?;
@@ -170,6 +171,7 @@ impl Pipeline {
         let run = Denoise {
             pipe: self,
             prompt_ids: ids,
+            negative_ids,
             width: plan.canvas_width,
             height: plan.canvas_height,
             seed: base.seed,

@@ -390,6 +390,22 @@ impl Pipeline {
         }
         Ok(ids)
     }
+
+    /// Token ids of a negative prompt; empty or blank = none (the official empty prompt).
+    pub(crate) fn negative_prompt_ids(&self, negative: &str) -> Result<Vec<u32>> {
+        if negative.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = self.tokenizer.encode(negative)?;
+        if ids.len() > self.settings.max_text_len {
+            return Err(bad_setting(
+                "negative prompt",
+                format!("{} tokens", ids.len()),
+                format!("at most {} tokens", self.settings.max_text_len),
+            ));
+        }
+        Ok(ids)
+    }
 }
 
 /// `studio.json`: any subset of the settings.

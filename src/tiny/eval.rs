@@ -7,11 +7,11 @@
 
 use image::{GrayImage, RgbImage};
 
-use super::checker::{PixelRect, background_continues, inpaint_ok, judge};
+use super::checker::{PixelRect, background_continues, detect_shapes, inpaint_ok, judge};
 use super::dataset::WorldDataset;
 use super::grammar::{QuestionKind, canonical_caption};
 use super::word_response::{self, kind_word_response};
-use super::world::{Colour, Scene};
+use super::world::{Colour, Scene, ShapeKind};
 use crate::media::{Growth, SampledFrame, SampledVideo};
 use crate::pipeline::chat::{Attachment, ChatMessage, ChatOptions};
 use crate::pipeline::extend::ExtendRequest;
@@ -34,6 +34,29 @@ pub struct EvalOptions {
     pub inpaint_strength: Option<f32>,
     /// Denoising strength of extension; `None` = the model's own setting.
     pub extend_strength: Option<f32>,
+    /// Which metrics to measure (all by default; a subset makes sweeps of one setting quick).
+    pub parts: Vec<Part>,
+}
+
+/// One group of `eval-tiny` metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// Colour, shape and position of generated pictures (and the kind-word probe).
+    TextToImage,
+    ImageQa,
+    ClipQa,
+    Inpainting,
+    Extension,
+}
+
+impl Part {
+    pub const ALL: [Part; 5] = [
+        Part::TextToImage,
+        Part::ImageQa,
+        Part::ClipQa,
+        Part::Inpainting,
+        Part::Extension,
+    ];
 }
 
 impl Default for EvalOptions {
@@ -47,6 +70,7 @@ impl Default for EvalOptions {
             resample: None,
             inpaint_strength: None,
             extend_strength: None,
+            parts: Part::ALL.to_vec(),
         }
     }
 }
@@ -85,7 +109,33 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
         ..Default::default()
     };
     let n = opts.samples;
+    let wanted = |part: Part| opts.parts.contains(&part);
+    if wanted(Part::TextToImage) {
+        text_to_image(p, &data, n, &base, &mut report, &mut log)?;
+    }
+    if wanted(Part::ImageQa) {
+        image_questions(p, &data, n, &mut report, &mut log)?;
+    }
+    if wanted(Part::ClipQa) {
+        clip_questions(p, &data, n, &mut report, &mut log)?;
+    }
+    if wanted(Part::Inpainting) {
+        inpainting(p, &data, opts, &base, &mut report, &mut log)?;
+    }
+    if wanted(Part::Extension) {
+        extension(p, &data, opts, &base, &mut report, &mut log)?;
+    }
+    Ok(report)
+}
 
+fn text_to_image(
+    p: &Pipeline,
+    data: &WorldDataset,
+    n: usize,
+    base: &dyn Fn(String, u64) -> GenerateRequest,
+    report: &mut EvalReport,
+    log: &mut dyn FnMut(&str),
+) -> Result<()> {
     // Whether the flow model follows the shape noun at all (see `word_response`).
     let response = kind_word_response(p, 40, &[0.1, 0.3, 0.5, 0.7, 0.9])?;
     log(&format!(
@@ -97,6 +147,7 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
     // Text-to-image; and, as its ceiling, the same pictures through the VAE alone.
     let (mut colour, mut shape, mut position) = (0, 0, 0);
     let (mut vae_colour, mut vae_shape) = (0, 0);
+    let mut kinds = KindConfusion::default();
     for i in 0..n as u64 {
         let c = data.captioned_image(i);
         let round_trip = judge(
@@ -111,6 +162,9 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
         colour += usize::from(j.colour);
         shape += usize::from(j.shape);
         position += usize::from(j.position);
+        if let [asked] = c.scene.shapes.as_slice() {
+            kinds.add(asked.kind, detect_shapes(&img).first().map(|d| d.kind));
+        }
         if report.samples.len() < 16 {
             report.samples.push((prompt, img));
         }
@@ -119,6 +173,10 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
         "text-to-image: colour {colour}/{n}, shape {shape}/{n}, position {position}/{n} \
          (VAE round trip of the true pictures: colour {vae_colour}/{n}, shape {vae_shape}/{n})"
     ));
+    log(&format!(
+        "one-shape prompts, asked -> drawn: {}",
+        kinds.summary()
+    ));
     for (name, k) in [
         ("text-to-image colour", colour),
         ("text-to-image shape", shape),
@@ -126,12 +184,25 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
     ] {
         report.rows.push((name.into(), k as f64 / n as f64, n));
     }
+    Ok(())
+}
 
-    // Image and clip questions.
-    let opts_chat = ChatOptions {
+/// Short answers: every answer of the world is a word or two.
+fn chat_options() -> ChatOptions {
+    ChatOptions {
         max_new_tokens: 8,
         ..Default::default()
-    };
+    }
+}
+
+fn image_questions(
+    p: &Pipeline,
+    data: &WorldDataset,
+    n: usize,
+    report: &mut EvalReport,
+    log: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let opts_chat = chat_options();
     let mut by_kind = KindTally::default();
     for i in 0..n as u64 {
         let q = data.image_question(i);
@@ -147,6 +218,17 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
     report
         .rows
         .push(("image QA exact match".into(), by_kind.share(), n));
+    Ok(())
+}
+
+fn clip_questions(
+    p: &Pipeline,
+    data: &WorldDataset,
+    n: usize,
+    report: &mut EvalReport,
+    log: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let opts_chat = chat_options();
     let mut by_kind = KindTally::default();
     for i in 0..n as u64 {
         let q = data.clip_question(i);
@@ -176,8 +258,19 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
     report
         .rows
         .push(("clip QA exact match".into(), by_kind.share(), n));
+    Ok(())
+}
 
-    // Inpainting: recolour the first shape.
+/// Inpainting: recolour the first shape.
+fn inpainting(
+    p: &Pipeline,
+    data: &WorldDataset,
+    opts: &EvalOptions,
+    base: &dyn Fn(String, u64) -> GenerateRequest,
+    report: &mut EvalReport,
+    log: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let n = opts.samples;
     let mut ok = 0;
     let res = p.native_size().0;
     for i in 0..n as u64 {
@@ -207,8 +300,20 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
     report
         .rows
         .push(("inpainting".into(), ok as f64 / n as f64, n));
+    Ok(())
+}
 
-    // Extension: the bottom quarter is cut off and regenerated.
+/// Extension: the bottom quarter is cut off and regenerated.
+fn extension(
+    p: &Pipeline,
+    data: &WorldDataset,
+    opts: &EvalOptions,
+    base: &dyn Fn(String, u64) -> GenerateRequest,
+    report: &mut EvalReport,
+    log: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let n = opts.samples;
+    let res = p.native_size().0;
     let mut ok = 0;
     let keep = res * 3 / 4;
     for i in 0..n as u64 {
@@ -242,7 +347,44 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
     report
         .rows
         .push(("extension".into(), ok as f64 / n as f64, n));
-    Ok(report)
+    Ok(())
+}
+
+/// Asked shape kind against the kind of the largest shape drawn (or none), for the log:
+/// whether a model mixes up two kinds or draws one kind for everything.
+#[derive(Default)]
+struct KindConfusion(Vec<(ShapeKind, Option<ShapeKind>, usize)>);
+
+impl KindConfusion {
+    fn add(&mut self, asked: ShapeKind, drawn: Option<ShapeKind>) {
+        match self
+            .0
+            .iter_mut()
+            .find(|(a, d, _)| *a == asked && *d == drawn)
+        {
+            Some((_, _, count)) => *count += 1,
+            None => self.0.push((asked, drawn, 1)),
+        }
+    }
+
+    /// "circle: circle 5, square 3, none 1; square: ...".
+    fn summary(&self) -> String {
+        ShapeKind::ALL
+            .iter()
+            .filter_map(|&asked| {
+                let drawn: Vec<String> = [None]
+                    .into_iter()
+                    .chain(ShapeKind::ALL.map(Some))
+                    .filter_map(|d| {
+                        let count = self.0.iter().find(|(a, x, _)| *a == asked && *x == d)?.2;
+                        Some(format!("{} {count}", d.map_or("none", ShapeKind::name)))
+                    })
+                    .collect();
+                (!drawn.is_empty()).then(|| format!("{}: {}", asked.name(), drawn.join(", ")))
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }
 
 /// Right answers per question kind, for the log: which kinds a model still gets wrong.
@@ -296,4 +438,23 @@ pub fn sample_grid(samples: &[(String, RgbImage)]) -> Option<RgbImage> {
         image::imageops::replace(&mut grid, img, x as i64, y as i64);
     }
     Some(grid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_confusion_counts_each_asked_and_drawn_pair() {
+        let mut k = KindConfusion::default();
+        k.add(ShapeKind::Circle, Some(ShapeKind::Circle));
+        k.add(ShapeKind::Square, Some(ShapeKind::Circle));
+        k.add(ShapeKind::Square, Some(ShapeKind::Circle));
+        k.add(ShapeKind::Square, None);
+        assert_eq!(
+            k.summary(),
+            "circle: circle 1; square: none 1, circle 2",
+            "kinds never asked are left out, none comes first"
+        );
+    }
 }

@@ -58,10 +58,17 @@ pub fn kind_word_response(p: &Pipeline, scenes: usize, times: &[f32]) -> Result<
         let own = Guided::new(
             p,
             &p.prompt_ids(&canonical_caption(&c.scene))?,
+            &[],
             n_tokens,
             1.0,
         )?;
-        let other = Guided::new(p, &p.prompt_ids(&canonical_caption(&twin))?, n_tokens, 1.0)?;
+        let other = Guided::new(
+            p,
+            &p.prompt_ids(&canonical_caption(&twin))?,
+            &[],
+            n_tokens,
+            1.0,
+        )?;
         let x0 = seeded_noise(
             i,
             delta.dims4().map(|d| (d.1, d.2, d.3))?,
