@@ -81,7 +81,11 @@ impl GenerationSettings {
         .labelled_by(label.id);
         let label = ui.label("Negative prompt");
         ui.add(egui::TextEdit::singleline(&mut self.negative_prompt).desired_width(f32::INFINITY))
-            .labelled_by(label.id);
+            .labelled_by(label.id)
+            .on_hover_text(
+                "What guidance steers away from: it replaces the empty prompt of the \
+                 unconditional branch (no effect at guidance 1). Saved in the PNG.",
+            );
         ui.horizontal(|ui| {
             let label = ui.label("Seed");
             ui.add(egui::DragValue::new(&mut self.seed))

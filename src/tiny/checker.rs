@@ -32,7 +32,7 @@ const OUTSIDE_TOLERANCE: f32 = 8.0;
 const OUTSIDE_CHANGED_SHARE: f32 = 0.01;
 const CHANGED_PIXEL: u8 = 48;
 /// Share of lines / pixels that must pass for a verdict to pass.
-const PASS_SHARE: f32 = 0.9;
+pub const PASS_SHARE: f32 = 0.9;
 /// A component fitting no shape template better than this (IoU) is not a world shape.
 const MIN_SHAPE_FIT: f32 = 0.7;
 /// A component whose colour is farther than this from every palette colour is not a world shape.

@@ -7,7 +7,9 @@
 
 use image::{GrayImage, RgbImage};
 
-use super::checker::{PixelRect, background_continues, detect_shapes, inpaint_ok, judge};
+use super::checker::{
+    PASS_SHARE, PixelRect, background_continues, detect_shapes, inpaint_ok, judge,
+};
 use super::dataset::WorldDataset;
 use super::grammar::{QuestionKind, canonical_caption};
 use super::word_response::{self, kind_word_response};
@@ -272,6 +274,7 @@ fn inpainting(
 ) -> Result<()> {
     let n = opts.samples;
     let mut ok = 0;
+    let mut parts = [0usize; 3];
     let res = p.native_size().0;
     for i in 0..n as u64 {
         let c = data.captioned_image(10_000 + i);
@@ -294,9 +297,15 @@ fn inpainting(
         let out = Control::none(|ctl| p.inpaint(&req, ctl))?.image;
         if let Ok(v) = inpaint_ok(&c.image, &out, &mask, new_colour, target.kind) {
             ok += usize::from(v.passed());
+            parts[0] += usize::from(v.colour_ok);
+            parts[1] += usize::from(v.shape_ok);
+            parts[2] += usize::from(v.outside_unchanged);
         }
     }
-    log(&format!("inpainting: {ok}/{n}"));
+    log(&format!(
+        "inpainting: {ok}/{n} (asked colour {}/{n}, kind kept {}/{n}, outside unchanged {}/{n})",
+        parts[0], parts[1], parts[2]
+    ));
     report
         .rows
         .push(("inpainting".into(), ok as f64 / n as f64, n));
@@ -315,6 +324,7 @@ fn extension(
     let n = opts.samples;
     let res = p.native_size().0;
     let mut ok = 0;
+    let mut parts = [0usize; 4];
     let keep = res * 3 / 4;
     for i in 0..n as u64 {
         let c = data.captioned_image(20_000 + i);
@@ -342,8 +352,17 @@ fn extension(
             },
         );
         ok += usize::from(v.passed());
+        let pass = |share: f32| usize::from(share >= PASS_SHARE);
+        parts[0] += pass(v.seamless);
+        parts[1] += pass(v.continued);
+        parts[2] += pass(v.tone_like);
+        parts[3] += usize::from(v.stray_blobs == 0);
     }
-    log(&format!("extension: {ok}/{n}"));
+    log(&format!(
+        "extension: {ok}/{n} (no seam {}/{n}, edge continued {}/{n}, background tones {}/{n}, \
+         no stray blobs {}/{n})",
+        parts[0], parts[1], parts[2], parts[3]
+    ));
     report
         .rows
         .push(("extension".into(), ok as f64 / n as f64, n));

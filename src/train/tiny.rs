@@ -22,6 +22,7 @@ use serde_json::json;
 
 use super::curves;
 use super::optim::{AdamW, lr_at};
+use super::seeded_init::SeededVarMap;
 use super::spec::tiny_showo2_config;
 use super::unified::{
     LayoutIds, QaExample, T2iExample, answer_loss, flow_loss, rng, shape_cell_weights,
@@ -165,7 +166,8 @@ fn train_vae(
     }
     let cfg = tiny_vae_config();
     let mut map = VarMap::new();
-    let vae = WanVae::new(&cfg, VarBuilder::from_varmap(&map, DType::F32, dev))?;
+    let vb = SeededVarMap::builder(&map, opts.seed, DType::F32, dev);
+    let vae = WanVae::new(&cfg, vb)?;
     let ckpt = Checkpoint::new(&opts.out, "vae");
     let mut opt = AdamW::new(named_vars(&map), 0.0)?;
     ckpt.resume(&mut map, &mut opt)?;
@@ -478,7 +480,8 @@ fn train_unified(
         return Ok(());
     }
     let mut map = VarMap::new();
-    let model = Showo2::new(&cfg, VarBuilder::from_varmap(&map, DType::F32, dev))?;
+    let vb = SeededVarMap::builder(&map, opts.seed ^ 0x5EED_0002, DType::F32, dev);
+    let model = Showo2::new(&cfg, vb)?;
     let ckpt = Checkpoint::new(&opts.out, "model");
     let mut opt = AdamW::new(named_vars(&map), 0.01)?.with_ema(opts.ema_decay)?;
     ckpt.resume(&mut map, &mut opt)?;
