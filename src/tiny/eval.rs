@@ -85,13 +85,35 @@ pub struct EvalReport {
 }
 
 impl EvalReport {
+    /// The scores as a Markdown table, each with its 95% interval: at 100 samples a score is
+    /// only known to about +-9 points, which is what separates a real gain from a lucky draw.
     pub fn table(&self) -> String {
-        let mut s = String::from("| metric | score | samples |\n|---|---|---|\n");
+        let mut s =
+            String::from("| metric | score | 95% interval | samples |\n|---|---|---|---|\n");
         for (name, v, n) in &self.rows {
-            s.push_str(&format!("| {name} | {:.1}% | {n} |\n", v * 100.0));
+            let (lo, hi) = wilson_interval(*v, *n);
+            s.push_str(&format!(
+                "| {name} | {:.1}% | {:.0}-{:.0}% | {n} |\n",
+                v * 100.0,
+                lo * 100.0,
+                hi * 100.0
+            ));
         }
         s
     }
+}
+
+/// Wilson's 95% score interval of a success share `p` over `n` trials (stays inside [0, 1]
+/// and is honest at 0% and 100%, unlike the normal approximation).
+pub fn wilson_interval(p: f64, n: usize) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let (n, z2) = (n as f64, 1.96f64 * 1.96);
+    let denom = 1.0 + z2 / n;
+    let centre = (p + z2 / (2.0 * n)) / denom;
+    let half = (z2 * (p * (1.0 - p) / n + z2 / (4.0 * n * n))).sqrt() / denom;
+    ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
 fn norm(s: &str) -> String {
@@ -462,6 +484,27 @@ pub fn sample_grid(samples: &[(String, RgbImage)]) -> Option<RgbImage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wilson_intervals_match_hand_computed_values() {
+        let close =
+            |a: (f64, f64), b: (f64, f64)| (a.0 - b.0).abs() < 1e-3 && (a.1 - b.1).abs() < 1e-3;
+        assert!(close(wilson_interval(0.5, 100), (0.4038, 0.5962)));
+        assert!(close(wilson_interval(1.0, 10), (0.7225, 1.0)));
+        assert!(close(wilson_interval(0.0, 10), (0.0, 0.2775)));
+        assert_eq!(wilson_interval(0.3, 0), (0.0, 1.0));
+        let report = EvalReport {
+            rows: vec![("image QA exact match".into(), 0.8, 100)],
+            samples: Vec::new(),
+        };
+        assert!(
+            report
+                .table()
+                .contains("| image QA exact match | 80.0% | 71-87% | 100 |"),
+            "{}",
+            report.table()
+        );
+    }
 
     #[test]
     fn kind_confusion_counts_each_asked_and_drawn_pair() {
