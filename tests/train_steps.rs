@@ -273,21 +273,21 @@ fn train_tiny_runs_every_phase_and_resumes() {
     );
     showo::pipeline::Pipeline::load(out, &dev, DType::F32).unwrap();
 
-    let files = |names: &[&str]| -> Vec<Vec<u8>> {
+    let names = ["model.safetensors", "vae.safetensors", "preview_map.json"];
+    let files = |dir: &std::path::Path| -> Vec<Vec<u8>> {
         names
             .iter()
-            .map(|n| std::fs::read(out.join(n)).unwrap())
+            .map(|n| std::fs::read(dir.join(n)).unwrap())
             .collect()
     };
-    let names = ["model.safetensors", "vae.safetensors", "preview_map.json"];
-    let first = files(&names);
+    let first = files(out);
     run(&opts, &mut |_: &str,
                      _: usize,
                      _: usize,
                      _: &[(&str, f64)]| {})
     .unwrap();
     assert!(
-        first == files(&names),
+        first == files(out),
         "a resumed run changed a finished model"
     );
 
@@ -301,11 +301,7 @@ fn train_tiny_runs_every_phase_and_resumes() {
                       _: usize,
                       _: &[(&str, f64)]| {})
     .unwrap();
-    for name in names {
-        let (a, b) = (
-            std::fs::read(out.join(name)).unwrap(),
-            std::fs::read(other.path().join(name)).unwrap(),
-        );
+    for ((name, a), b) in names.iter().zip(first).zip(files(other.path())) {
         assert!(
             a == b,
             "two fresh runs with one seed wrote different {name}"

@@ -32,7 +32,7 @@ const OUTSIDE_TOLERANCE: f32 = 8.0;
 const OUTSIDE_CHANGED_SHARE: f32 = 0.01;
 const CHANGED_PIXEL: u8 = 48;
 /// Share of lines / pixels that must pass for a verdict to pass.
-pub const PASS_SHARE: f32 = 0.9;
+const PASS_SHARE: f32 = 0.9;
 /// A component fitting no shape template better than this (IoU) is not a world shape.
 const MIN_SHAPE_FIT: f32 = 0.7;
 /// A component whose colour is farther than this from every palette colour is not a world shape.
@@ -380,11 +380,18 @@ pub struct ExtensionVerdict {
 }
 
 impl ExtensionVerdict {
+    /// Each criterion on its own: no seam, edge continued, background tones, no stray blobs.
+    pub fn criteria(&self) -> [bool; 4] {
+        [
+            self.seamless >= PASS_SHARE,
+            self.continued >= PASS_SHARE,
+            self.tone_like >= PASS_SHARE,
+            self.stray_blobs == 0,
+        ]
+    }
+
     pub fn passed(&self) -> bool {
-        self.seamless >= PASS_SHARE
-            && self.continued >= PASS_SHARE
-            && self.tone_like >= PASS_SHARE
-            && self.stray_blobs == 0
+        self.criteria().into_iter().all(|ok| ok)
     }
 }
 
@@ -579,8 +586,13 @@ pub struct InpaintVerdict {
 }
 
 impl InpaintVerdict {
+    /// Each criterion on its own: asked colour, asked kind, outside unchanged.
+    pub fn criteria(&self) -> [bool; 3] {
+        [self.colour_ok, self.shape_ok, self.outside_unchanged]
+    }
+
     pub fn passed(&self) -> bool {
-        self.colour_ok && self.shape_ok && self.outside_unchanged
+        self.criteria().into_iter().all(|ok| ok)
     }
 }
 

@@ -7,9 +7,7 @@
 
 use image::{GrayImage, RgbImage};
 
-use super::checker::{
-    PASS_SHARE, PixelRect, background_continues, detect_shapes, inpaint_ok, judge,
-};
+use super::checker::{PixelRect, background_continues, detect_shapes, inpaint_ok, judge};
 use super::dataset::WorldDataset;
 use super::grammar::{QuestionKind, canonical_caption};
 use super::word_response::{self, kind_word_response};
@@ -100,6 +98,13 @@ impl EvalReport {
             ));
         }
         s
+    }
+}
+
+/// Adds each passed criterion of one sample to its count.
+fn tally<const N: usize>(counts: &mut [usize; N], criteria: [bool; N]) {
+    for (count, ok) in counts.iter_mut().zip(criteria) {
+        *count += usize::from(ok);
     }
 }
 
@@ -319,9 +324,7 @@ fn inpainting(
         let out = Control::none(|ctl| p.inpaint(&req, ctl))?.image;
         if let Ok(v) = inpaint_ok(&c.image, &out, &mask, new_colour, target.kind) {
             ok += usize::from(v.passed());
-            parts[0] += usize::from(v.colour_ok);
-            parts[1] += usize::from(v.shape_ok);
-            parts[2] += usize::from(v.outside_unchanged);
+            tally(&mut parts, v.criteria());
         }
     }
     log(&format!(
@@ -374,11 +377,7 @@ fn extension(
             },
         );
         ok += usize::from(v.passed());
-        let pass = |share: f32| usize::from(share >= PASS_SHARE);
-        parts[0] += pass(v.seamless);
-        parts[1] += pass(v.continued);
-        parts[2] += pass(v.tone_like);
-        parts[3] += usize::from(v.stray_blobs == 0);
+        tally(&mut parts, v.criteria());
     }
     log(&format!(
         "extension: {ok}/{n} (no seam {}/{n}, edge continued {}/{n}, background tones {}/{n}, \

@@ -7,7 +7,7 @@
 //! with the same distributions candle's `Init` describes, so the weights no longer depend on
 //! the order in which modules are built either.
 
-use candle_core::{DType, Device, Result, Shape, Tensor, Var};
+use candle_core::{DType, Device, Result, Shape, Tensor};
 use candle_nn::init::NormalOrUniform;
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{Init, VarBuilder, VarMap};
@@ -90,18 +90,19 @@ fn uniform(r: &mut ChaCha8Rng, n: usize, lo: f64, up: f64) -> Vec<f32> {
 }
 
 impl SimpleBackend for SeededVarMap {
+    /// `VarMap::get` does the lookup, the shape check and the insertion (of zeros, as a
+    /// placeholder); a new variable then takes its seeded values in place, which the returned
+    /// tensor shares.
     fn get(&self, s: Shape, name: &str, h: Init, dtype: DType, dev: &Device) -> Result<Tensor> {
-        let data = self.map.data();
-        let mut vars = data.lock().expect("varmap lock");
-        if let Some(var) = vars.get(name) {
-            if var.shape() != &s {
-                candle_core::bail!("shape mismatch on {name}: {s:?} <> {:?}", var.shape())
-            }
-            return Ok(var.as_tensor().clone());
+        let fresh = !self.contains_tensor(name);
+        let tensor = self
+            .map
+            .get(s.clone(), name, Init::Const(0.0), dtype, dev)?;
+        if fresh {
+            // `set_one` wants `&mut` by signature only: a VarMap is a shared handle.
+            let values = self.initial(&s, name, h, dtype, dev)?;
+            self.map.clone().set_one(name, values)?;
         }
-        let var = Var::from_tensor(&self.initial(&s, name, h, dtype, dev)?)?;
-        let tensor = var.as_tensor().clone();
-        vars.insert(name.to_string(), var);
         Ok(tensor)
     }
 
@@ -110,11 +111,7 @@ impl SimpleBackend for SeededVarMap {
     }
 
     fn contains_tensor(&self, name: &str) -> bool {
-        self.map
-            .data()
-            .lock()
-            .expect("varmap lock")
-            .contains_key(name)
+        SimpleBackend::contains_tensor(&self.map, name)
     }
 }
 
