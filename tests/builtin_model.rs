@@ -82,17 +82,16 @@ fn builtin_model_passes_a_fixed_subset_of_eval_tiny() {
 }
 
 /// Per metric, the least share of the 8 subset samples that must pass: one sample below what
-/// showo2-tiny-world-v4 scores here (colour 8/8, shape 3/8, position 8/8, image QA 6/8, clip QA
-/// 8/8, inpainting 6/8, extension 7/8; the model's own 4 RePaint jumps and denoising strengths
-/// 0.6 / 0.4; at strength 1 it was 4/8 and 5/8), so that a different
-/// CPU's float rounding cannot flip the verdict. eval-tiny reports all of them on 100 samples
-/// (README).
+/// showo2-tiny-world-v6 scores here (colour 5/8, shape 3/8, position 7/8, image QA 6/8, clip QA
+/// 8/8, inpainting 7/8, extension 6/8; the model's own 4 RePaint jumps and denoising strengths
+/// 0.6 / 0.4), so that a different CPU's float rounding cannot flip the verdict. eval-tiny
+/// reports all of them on 100 samples (README).
 const MINIMUM_ON_THE_SUBSET: [(&str, f64); 7] = [
-    ("text-to-image colour", 7.0 / 8.0),
+    ("text-to-image colour", 4.0 / 8.0),
     ("text-to-image shape", 2.0 / 8.0),
-    ("text-to-image position", 7.0 / 8.0),
+    ("text-to-image position", 6.0 / 8.0),
     ("image QA exact match", 5.0 / 8.0),
     ("clip QA exact match", 7.0 / 8.0),
-    ("inpainting", 5.0 / 8.0),
-    ("extension", 6.0 / 8.0),
+    ("inpainting", 6.0 / 8.0),
+    ("extension", 5.0 / 8.0),
 ];

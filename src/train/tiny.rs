@@ -55,8 +55,9 @@ pub struct TrainOptions {
     /// see `shape_cell_weights`).
     pub flow_shape_weight: f32,
     /// Train text-to-image as original/counterfactual twins sharing noise and time (see
-    /// `WorldDataset::captioned_image_twins`); false = independent rows, the shipped v4 recipe
-    /// (twins did not help: v5 and a run with `twin_difference_weight` 12 scored no better).
+    /// `WorldDataset::captioned_image_twins`); false = independent rows, the shipped recipe
+    /// (v4, v6; twins did not help: v5 and a run with `twin_difference_weight` 12 scored no
+    /// better).
     pub counterfactual_twins: bool,
     /// Extra flow-loss weight of the latent cells where twins differ (see
     /// `twin_difference_weight`; 0 = none; only with `counterfactual_twins`).
@@ -84,7 +85,7 @@ impl TrainOptions {
             vae_steps: 3500,
             vae_batch: 8,
             vae_crop: 32,
-            steps: 10000,
+            steps: 15000,
             t2i_batch: 16,
             qa_batch: 8,
             clip_batch: 4,
