@@ -5,6 +5,8 @@ use std::path::Path;
 
 use image::{Rgb, RgbImage};
 
+use super::pixel_font::{draw_text, text_height, text_width};
+
 /// Named series of (step, value) points.
 pub type Series = Vec<(String, Vec<(f64, f64)>)>;
 
@@ -53,11 +55,15 @@ const COLOURS: [[u8; 3]; 6] = [
     [42, 161, 152],
 ];
 
-/// Draws every series on a log-scale y axis, one colour each (legend order = CSV order), with
-/// a light moving average so the trend reads through minibatch noise.
+/// Draws every series on a log-scale y axis, one colour each, with a light moving average so
+/// the trend reads through minibatch noise. Labelled: a legend of the series names (CSV order)
+/// along the top, the decades on the y axis, the first and last step on the x axis
+/// (each phase counts from 0).
 pub fn plot(series: &Series, width: u32, height: u32) -> RgbImage {
     let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
-    let (pad, legend) = (30u32, 12u32);
+    // `left` leaves room for the decade labels, `legend` for the names above the plot.
+    let (pad, left, legend, scale) = (30u32, 48u32, 12u32, 2u32);
+    let ink = [60, 60, 60];
     let pts = series.iter().flat_map(|(_, p)| p.iter());
     let max_x = pts.clone().map(|p| p.0).fold(1.0, f64::max);
     let ys: Vec<f64> = pts
@@ -80,7 +86,7 @@ pub fn plot(series: &Series, width: u32, height: u32) -> RgbImage {
         .ceil()
         .max(lo + 1.0);
     let to_px = |x: f64, y: f64| -> (i64, i64) {
-        let px = pad as f64 + x / max_x * (width - 2 * pad) as f64;
+        let px = left as f64 + x / max_x * (width - left - pad) as f64;
         let py = (height - pad) as f64
             - (y.max(1e-12).log10() - lo) / (hi - lo) * (height - 2 * pad - legend) as f64;
         (px as i64, py as i64)
@@ -88,29 +94,47 @@ pub fn plot(series: &Series, width: u32, height: u32) -> RgbImage {
     // Axes and decade grid lines.
     for d in (lo as i64)..=(hi as i64) {
         let (_, y) = to_px(0.0, 10f64.powi(d as i32));
-        for x in pad..width - pad {
+        for x in left..width - pad {
             put(&mut img, x as i64, y, [225, 225, 225]);
         }
+        let label = decade_label(d);
+        let x = left as i64 - 6 - text_width(&label, scale) as i64;
+        draw_text(
+            &mut img,
+            x,
+            y - (text_height(scale) / 2) as i64,
+            &label,
+            scale,
+            ink,
+        );
     }
-    for x in pad..width - pad {
+    for x in left..width - pad {
         put(&mut img, x as i64, (height - pad) as i64, [0, 0, 0]);
     }
     for y in pad..height - pad {
-        put(&mut img, pad as i64, y as i64, [0, 0, 0]);
+        put(&mut img, left as i64, y as i64, [0, 0, 0]);
     }
-    for (i, (_, points)) in series.iter().enumerate() {
+    // x axis: the first and last step at the ends, its name in the middle.
+    let below = (height - pad + 6) as i64;
+    draw_text(&mut img, left as i64, below, "0", scale, ink);
+    let last = format!("{max_x}");
+    let right = (width - pad) as i64 - text_width(&last, scale) as i64;
+    draw_text(&mut img, right, below, &last, scale, ink);
+    // Each training phase counts its own steps from 0, so the series share the x axis.
+    let x_name = "step of each phase";
+    let mid = (left + (width - left - pad) / 2) as i64 - text_width(x_name, scale) as i64 / 2;
+    draw_text(&mut img, mid, below, x_name, scale, ink);
+    let mut legend_x = left as i64 + 4;
+    for (i, (name, points)) in series.iter().enumerate() {
         let c = COLOURS[i % COLOURS.len()];
-        // Legend swatch.
-        for dx in 0..20 {
+        // Legend: a swatch of the series' colour, then its name.
+        for dx in 0..16 {
             for dy in 0..4 {
-                put(
-                    &mut img,
-                    (pad + 4 + i as u32 * 30 + dx) as i64,
-                    (4 + dy) as i64,
-                    c,
-                );
+                put(&mut img, legend_x + dx, 7 + dy, c);
             }
         }
+        draw_text(&mut img, legend_x + 20, 4, name, scale, ink);
+        legend_x += 20 + text_width(name, scale) as i64 + 16;
         let k = (points.len() / 50).max(1);
         let smooth: Vec<(f64, f64)> = (0..points.len())
             .map(|j| {
@@ -128,6 +152,15 @@ pub fn plot(series: &Series, width: u32, height: u32) -> RgbImage {
         }
     }
     img
+}
+
+/// "1" and "10" for the first decades, "1e-2" style otherwise.
+fn decade_label(d: i64) -> String {
+    match d {
+        0 => "1".into(),
+        1 => "10".into(),
+        _ => format!("1e{d}"),
+    }
 }
 
 fn put(img: &mut RgbImage, x: i64, y: i64, c: [u8; 3]) {
@@ -164,5 +197,24 @@ mod tests {
         let img = plot(&series, 320, 200);
         let coloured = |c: [u8; 3]| img.pixels().filter(|p| p.0 == c).count();
         assert!(coloured(COLOURS[0]) > 50 && coloured(COLOURS[1]) > 50);
+        // The legend names and axis labels are drawn: ink in the legend band and left of the
+        // y axis, where no curve goes.
+        let ink = |x0: u32, x1: u32, y0: u32, y1: u32| {
+            (x0..x1)
+                .flat_map(|x| (y0..y1).map(move |y| (x, y)))
+                .filter(|&(x, y)| img.get_pixel(x, y).0 == [60, 60, 60])
+                .count()
+        };
+        assert!(ink(48, 320, 0, 16) > 40, "legend names");
+        assert!(ink(0, 44, 20, 180) > 20, "decade labels");
+        assert!(ink(0, 320, 176, 200) > 20, "step labels");
+    }
+
+    #[test]
+    fn decades_read_naturally() {
+        assert_eq!(decade_label(0), "1");
+        assert_eq!(decade_label(1), "10");
+        assert_eq!(decade_label(-2), "1e-2");
+        assert_eq!(decade_label(3), "1e3");
     }
 }

@@ -4,6 +4,7 @@
 pub mod curves;
 pub mod decoder;
 pub mod optim;
+pub mod pixel_font;
 pub mod seeded_init;
 pub mod spec;
 pub mod tiny;
