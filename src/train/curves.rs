@@ -5,7 +5,7 @@ use std::path::Path;
 
 use image::{Rgb, RgbImage};
 
-use super::pixel_font::{draw_text, text_height, text_width};
+use super::pixel_font::{draw_text, fill_rect, put, text_height, text_width};
 
 /// Named series of (step, value) points.
 pub type Series = Vec<(String, Vec<(f64, f64)>)>;
@@ -55,6 +55,9 @@ const COLOURS: [[u8; 3]; 6] = [
     [42, 161, 152],
 ];
 
+/// Colour of the labels.
+const INK: [u8; 3] = [60, 60, 60];
+
 /// Draws every series on a log-scale y axis, one colour each, with a light moving average so
 /// the trend reads through minibatch noise. Labelled: a legend of the series names (CSV order)
 /// along the top, the decades on the y axis, the first and last step on the x axis
@@ -63,7 +66,6 @@ pub fn plot(series: &Series, width: u32, height: u32) -> RgbImage {
     let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
     // `left` leaves room for the decade labels, `legend` for the names above the plot.
     let (pad, left, legend, scale) = (30u32, 48u32, 12u32, 2u32);
-    let ink = [60, 60, 60];
     let pts = series.iter().flat_map(|(_, p)| p.iter());
     let max_x = pts.clone().map(|p| p.0).fold(1.0, f64::max);
     let ys: Vec<f64> = pts
@@ -105,7 +107,7 @@ pub fn plot(series: &Series, width: u32, height: u32) -> RgbImage {
             y - (text_height(scale) / 2) as i64,
             &label,
             scale,
-            ink,
+            INK,
         );
     }
     for x in left..width - pad {
@@ -116,24 +118,20 @@ pub fn plot(series: &Series, width: u32, height: u32) -> RgbImage {
     }
     // x axis: the first and last step at the ends, its name in the middle.
     let below = (height - pad + 6) as i64;
-    draw_text(&mut img, left as i64, below, "0", scale, ink);
+    draw_text(&mut img, left as i64, below, "0", scale, INK);
     let last = format!("{max_x}");
     let right = (width - pad) as i64 - text_width(&last, scale) as i64;
-    draw_text(&mut img, right, below, &last, scale, ink);
+    draw_text(&mut img, right, below, &last, scale, INK);
     // Each training phase counts its own steps from 0, so the series share the x axis.
     let x_name = "step of each phase";
     let mid = (left + (width - left - pad) / 2) as i64 - text_width(x_name, scale) as i64 / 2;
-    draw_text(&mut img, mid, below, x_name, scale, ink);
+    draw_text(&mut img, mid, below, x_name, scale, INK);
     let mut legend_x = left as i64 + 4;
     for (i, (name, points)) in series.iter().enumerate() {
         let c = COLOURS[i % COLOURS.len()];
         // Legend: a swatch of the series' colour, then its name.
-        for dx in 0..16 {
-            for dy in 0..4 {
-                put(&mut img, legend_x + dx, 7 + dy, c);
-            }
-        }
-        draw_text(&mut img, legend_x + 20, 4, name, scale, ink);
+        fill_rect(&mut img, legend_x, 7, 16, 4, c);
+        draw_text(&mut img, legend_x + 20, 4, name, scale, INK);
         legend_x += 20 + text_width(name, scale) as i64 + 16;
         let k = (points.len() / 50).max(1);
         let smooth: Vec<(f64, f64)> = (0..points.len())
@@ -160,12 +158,6 @@ fn decade_label(d: i64) -> String {
         0 => "1".into(),
         1 => "10".into(),
         _ => format!("1e{d}"),
-    }
-}
-
-fn put(img: &mut RgbImage, x: i64, y: i64, c: [u8; 3]) {
-    if x >= 0 && y >= 0 && (x as u32) < img.width() && (y as u32) < img.height() {
-        img.put_pixel(x as u32, y as u32, Rgb(c));
     }
 }
 
@@ -202,7 +194,7 @@ mod tests {
         let ink = |x0: u32, x1: u32, y0: u32, y1: u32| {
             (x0..x1)
                 .flat_map(|x| (y0..y1).map(move |y| (x, y)))
-                .filter(|&(x, y)| img.get_pixel(x, y).0 == [60, 60, 60])
+                .filter(|&(x, y)| img.get_pixel(x, y).0 == INK)
                 .count()
         };
         assert!(ink(48, 320, 0, 16) > 40, "legend names");

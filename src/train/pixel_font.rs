@@ -1,5 +1,6 @@
 //! A 3x5 pixel font for labelling plots without a font file or a text-rendering crate: upper-case
-//! letters (lower case is drawn upper case), digits and `_ - . , = ?`.
+//! letters (lower case is drawn upper case), digits and `_ - . , = ?`; and the clipped pixel and
+//! rectangle primitives it and the loss plot draw with.
 
 use image::{Rgb, RgbImage};
 
@@ -68,28 +69,30 @@ pub fn text_height(scale: u32) -> u32 {
 /// Draws `text` with its top-left corner at (x, y), each font pixel a `scale` x `scale` block;
 /// whatever falls outside the image is clipped.
 pub fn draw_text(img: &mut RgbImage, x: i64, y: i64, text: &str, scale: u32, colour: [u8; 3]) {
-    let s = scale as i64;
+    let s = i64::from(scale);
     for (i, c) in text.chars().enumerate() {
-        let left = x + i as i64 * ADVANCE as i64 * s;
+        let left = x + i as i64 * i64::from(ADVANCE) * s;
         for (row, bits) in glyph(c).iter().enumerate() {
-            for col in 0..3 {
-                if bits & (0b100 >> col) == 0 {
-                    continue;
-                }
-                for dy in 0..s {
-                    for dx in 0..s {
-                        let (px, py) = (left + col * s + dx, y + row as i64 * s + dy);
-                        if px >= 0
-                            && py >= 0
-                            && (px as u32) < img.width()
-                            && (py as u32) < img.height()
-                        {
-                            img.put_pixel(px as u32, py as u32, Rgb(colour));
-                        }
-                    }
-                }
+            for col in (0..3).filter(|col| bits & (0b100 >> col) != 0) {
+                fill_rect(img, left + col * s, y + row as i64 * s, s, s, colour);
             }
         }
+    }
+}
+
+/// Fills the `w` x `h` rectangle whose top-left corner is (x, y), clipped to the image.
+pub fn fill_rect(img: &mut RgbImage, x: i64, y: i64, w: i64, h: i64, colour: [u8; 3]) {
+    for py in y..y + h {
+        for px in x..x + w {
+            put(img, px, py, colour);
+        }
+    }
+}
+
+/// Sets one pixel; coordinates outside the image are ignored.
+pub fn put(img: &mut RgbImage, x: i64, y: i64, colour: [u8; 3]) {
+    if x >= 0 && y >= 0 && (x as u32) < img.width() && (y as u32) < img.height() {
+        img.put_pixel(x as u32, y as u32, Rgb(colour));
     }
 }
 
