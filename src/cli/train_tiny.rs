@@ -18,6 +18,10 @@ pub struct TrainTinyArgs {
     /// Unified-model training steps.
     #[arg(long)]
     steps: Option<usize>,
+    /// Latent patch side of the unified model: 2 (default, as the official checkpoints) or 1
+    /// (four times the image tokens; an experiment, README).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=2))]
+    patch_size: Option<u64>,
     /// Text-to-image rows per unified step.
     #[arg(long)]
     t2i_batch: Option<usize>,
@@ -81,6 +85,7 @@ pub fn run(args: TrainTinyArgs) -> Result<()> {
     let mut opts = TrainOptions::new(args.out);
     opts.vae_steps = args.vae_steps.unwrap_or(opts.vae_steps);
     opts.steps = args.steps.unwrap_or(opts.steps);
+    opts.patch_size = args.patch_size.map_or(opts.patch_size, |p| p as usize);
     opts.t2i_batch = args.t2i_batch.unwrap_or(opts.t2i_batch);
     opts.qa_batch = args.qa_batch.unwrap_or(opts.qa_batch);
     opts.clip_batch = args.clip_batch.unwrap_or(opts.clip_batch);

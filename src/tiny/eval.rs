@@ -10,6 +10,7 @@ use image::{GrayImage, RgbImage};
 use super::checker::{PixelRect, background_continues, detect_shapes, inpaint_ok, judge};
 use super::dataset::WorldDataset;
 use super::grammar::{QuestionKind, canonical_caption};
+use super::shape_survival::{self, shape_survival};
 use super::word_response::{self, kind_word_response};
 use super::world::{Colour, Scene, ShapeKind};
 use crate::media::{Growth, SampledFrame, SampledVideo};
@@ -171,6 +172,14 @@ fn text_to_image(
         "kind-word response ({} circle/square scenes): {}",
         response.first().map_or(0, |r| r.scenes),
         word_response::summary(&response)
+    ));
+
+    // Where shapes are lost: the true pictures denoised from partial noise (see
+    // `shape_survival`); strength 1 would repeat the text-to-image run below.
+    let survival = shape_survival(p, data, n.min(40), &[0.2, 0.4, 0.6, 0.8], base)?;
+    log(&format!(
+        "shapes kept when the true picture is denoised from partial noise: {}",
+        shape_survival::summary(&survival)
     ));
 
     // Text-to-image; and, as its ceiling, the same pictures through the VAE alone.

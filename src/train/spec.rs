@@ -1,21 +1,34 @@
 //! The built-in model's architecture: Show-o2 shrunk (same modules, same code path), sized to
-//! train on a 2-core CPU in under two hours at 64x64 px (8x8 latents, a 4x4 token grid).
+//! train on a 2-core CPU in under two hours at 64x64 px (8x8 latents, a 4x4 token grid; or 8x8
+//! tokens with `--patch-size 1`).
 
 use crate::model::config::{
     FlowHeadConfig, Qwen2Config, Showo2Config, ShowoJson, SiglipVisionConfig,
 };
 
+/// Latent patch side of the built-in model (`train-tiny --patch-size` overrides it).
+pub const BUILTIN_PATCH: usize = 2;
+
+/// The built-in architecture over a `vocab`-word vocabulary.
 pub fn tiny_showo2_config(vocab: usize) -> Showo2Config {
+    tiny_showo2_config_with_patch(vocab, BUILTIN_PATCH)
+}
+
+/// The built-in architecture at 64 px with latent patches of `patch` x `patch` (1 or 2): the
+/// token grid is 8 / `patch` per side, and the semantic layers' position table is sized to it
+/// so it is used as learned, never interpolated.
+pub fn tiny_showo2_config_with_patch(vocab: usize, patch: usize) -> Showo2Config {
+    let grid = 8 / patch;
     Showo2Config {
         showo: ShowoJson {
             llm_vocab_size: vocab,
             llm_model_path: "qwen2_config.json".into(),
             image_latent_dim: 16,
-            image_latent_height: 4,
-            image_latent_width: 4,
-            video_latent_height: Some(4),
-            video_latent_width: Some(4),
-            patch_size: 2,
+            image_latent_height: grid,
+            image_latent_width: grid,
+            video_latent_height: Some(grid),
+            video_latent_width: Some(grid),
+            patch_size: patch,
             hidden_size: 128,
             clip_latent_dim: 64,
             num_diffusion_layers: 3,
@@ -41,7 +54,7 @@ pub fn tiny_showo2_config(vocab: usize) -> Showo2Config {
             num_attention_heads: 4,
             num_hidden_layers: 3,
             layer_norm_eps: 1e-6,
-            image_size: 56,
+            image_size: 14 * grid,
             patch_size: 14,
         },
         flow: FlowHeadConfig {

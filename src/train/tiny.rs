@@ -23,7 +23,7 @@ use serde_json::json;
 use super::curves;
 use super::optim::{AdamW, lr_at};
 use super::seeded_init::SeededVarMap;
-use super::spec::tiny_showo2_config;
+use super::spec::tiny_showo2_config_with_patch;
 use super::unified::{
     LayoutIds, QaExample, T2iExample, answer_loss, flow_loss, rng, shape_cell_weights,
     twin_difference_weight,
@@ -45,6 +45,10 @@ pub struct TrainOptions {
     /// Side of the square crops the VAE trains on.
     pub vae_crop: u32,
     pub steps: usize,
+    /// Latent patch side of the unified model: 2 as the official checkpoints (and the shipped
+    /// recipe); 1 gives four times the image tokens at 64 px, so a shape spans a few tokens
+    /// instead of one or two (an experiment, README).
+    pub patch_size: usize,
     pub t2i_batch: usize,
     pub qa_batch: usize,
     pub clip_batch: usize,
@@ -86,6 +90,7 @@ impl TrainOptions {
             vae_batch: 8,
             vae_crop: 32,
             steps: 15000,
+            patch_size: super::spec::BUILTIN_PATCH,
             t2i_batch: 16,
             qa_batch: 8,
             clip_batch: 4,
@@ -475,7 +480,7 @@ fn train_unified(
 ) -> anyhow::Result<()> {
     let final_path = opts.out.join("model.safetensors");
     let vocab = tok.get_vocab_size(true);
-    let cfg = tiny_showo2_config(vocab);
+    let cfg = tiny_showo2_config_with_patch(vocab, opts.patch_size);
     write_configs(&opts.out, &cfg, opts)?;
     if final_path.exists() {
         return Ok(());
@@ -594,7 +599,7 @@ fn train_unified(
                 let clip_qa = examples(clips.into_iter().map(|(c, v)| (c.qa, v)).collect())?;
                 // Pictures and clips go through the LLM as separate batches: padded together,
                 // every picture row would carry a clip's length of padding.
-                let grid = cfg.showo.image_latent_height; // video grid = native grid
+                let grid = video_grid(&cfg);
                 let (a, acc) = answers_loss(&model, [&image_qa, &clip_qa], ids, grid)?;
                 Ok((a.to_scalar::<f32>()? as f64, acc, a.backward()?))
             })();
@@ -627,6 +632,13 @@ fn train_unified(
     save_varmap_atomic(&map, &final_path)?;
     plot(&opts.out)?;
     Ok(())
+}
+
+/// Tokens per side of each clip frame the LLM sees: 4 (64 px at patch 2, i.e. the native
+/// grid). A patch-1 model fuses each frame at its 8x8 native grid and pools it to 4x4, as the
+/// official model pools 27x27 frames to 14x14, so a clip costs the LLM the same either way.
+fn video_grid(cfg: &crate::model::Showo2Config) -> usize {
+    cfg.showo.image_latent_height.min(4)
 }
 
 /// The (h, w) flow-loss weights of a picture whose latent is `latent` (C, h, w).
@@ -831,7 +843,7 @@ fn write_configs(
     });
     // Studio settings of this checkpoint (the pipeline's defaults are the official ones).
     let studio = json!({
-        "max_text_len": 32, "video_frames": opts.clip_frames_seen, "video_grid": s.image_latent_height,
+        "max_text_len": 32, "video_frames": opts.clip_frames_seen, "video_grid": video_grid(cfg),
         "max_image_tokens": 4 * s.image_latent_height * s.image_latent_width,
         // Measured with eval-tiny (100 samples) on built-in v3: 2 / 4 jumps give inpainting
         // 55 / 65% and extension 31 / 46%; without jumps an earlier run extended 11%.
@@ -878,6 +890,30 @@ fn write_configs(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Patch 1 quadruples the image tokens at 64 px (8x8 instead of 4x4), sizes the semantic
+    /// position table to that grid, and still shows the LLM 4x4 tokens per clip frame; the
+    /// model built from it takes 8x8 latents and returns one velocity of the same shape.
+    #[test]
+    fn patch_one_has_an_eight_by_eight_grid_and_four_by_four_clip_frames() {
+        use super::super::spec::tiny_showo2_config_with_patch;
+        let dev = Device::Cpu;
+        for (patch, grid) in [(1, 8), (2, 4)] {
+            let cfg = tiny_showo2_config_with_patch(40, patch);
+            assert_eq!(cfg.native_grid(), (grid, grid));
+            assert_eq!(cfg.native_pixels(), (64, 64));
+            assert_eq!(cfg.siglip.position_grid(), grid);
+            assert_eq!(video_grid(&cfg), 4);
+            let map = VarMap::new();
+            let model = Showo2::new(&cfg, VarBuilder::from_varmap(&map, DType::F32, &dev)).unwrap();
+            let latents = Tensor::zeros((1, 16, 8, 8), DType::F32, &dev).unwrap();
+            let tokens = model.image_tokens(&latents, None).unwrap();
+            assert_eq!(tokens.dims(), [1, grid * grid, 128]);
+            let frames = Tensor::zeros((3, 16, 8, 8), DType::F32, &dev).unwrap();
+            let clip = model.video_tokens(&frames, video_grid(&cfg), None).unwrap();
+            assert_eq!(clip.dims(), [1, 3 * 16, 128]);
+        }
+    }
 
     /// Two lanes' gradients, summed, are the gradient of the summed loss.
     #[test]
