@@ -73,7 +73,7 @@ pub fn shape_survival(
     Ok(out)
 }
 
-/// One log line: "strength 0.2: 50/60 (squares 9/13), ...".
+/// One log line: "strength 0.2: 32/40 (one square 7/10), ...".
 pub fn summary(rows: &[Survival]) -> String {
     rows.iter()
         .map(|s| {

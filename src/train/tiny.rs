@@ -125,6 +125,12 @@ pub fn tiny_vae_config() -> VaeConfig {
 }
 
 pub fn run(opts: &TrainOptions, progress: Progress) -> anyhow::Result<()> {
+    if !matches!(opts.patch_size, 1 | 2) {
+        anyhow::bail!(
+            "patch_size {}: expected 1 or 2 (the 8x8 latent of a 64 px picture)",
+            opts.patch_size
+        );
+    }
     std::fs::create_dir_all(&opts.out)?;
     let dev = Device::Cpu;
     let tokenizer = crate::tiny::tokenizer::build()?;
