@@ -158,6 +158,9 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
     Ok(report)
 }
 
+/// Pictures each diagnostic probe of the text-to-image part looks at (at most).
+const PROBE_PICTURES: usize = 40;
+
 fn text_to_image(
     p: &Pipeline,
     data: &WorldDataset,
@@ -167,7 +170,7 @@ fn text_to_image(
     log: &mut dyn FnMut(&str),
 ) -> Result<()> {
     // Whether the flow model follows the shape noun at all (see `word_response`).
-    let response = kind_word_response(p, 40, &[0.1, 0.3, 0.5, 0.7, 0.9])?;
+    let response = kind_word_response(p, PROBE_PICTURES, &[0.1, 0.3, 0.5, 0.7, 0.9])?;
     log(&format!(
         "kind-word response ({} circle/square scenes): {}",
         response.first().map_or(0, |r| r.scenes),
@@ -176,7 +179,7 @@ fn text_to_image(
 
     // Where shapes are lost: the true pictures denoised from partial noise (see
     // `shape_survival`); strength 1 would repeat the text-to-image run below.
-    let survival = shape_survival(p, data, n.min(40), &[0.2, 0.4, 0.6, 0.8], base)?;
+    let survival = shape_survival(p, data, n.min(PROBE_PICTURES), &[0.2, 0.4, 0.6, 0.8], base)?;
     log(&format!(
         "shapes kept when the true picture is denoised from partial noise: {}",
         shape_survival::summary(&survival)

@@ -14,9 +14,9 @@ use super::checker::{detect_shapes, judge};
 use super::dataset::WorldDataset;
 use super::grammar::canonical_caption;
 use super::world::ShapeKind;
-use crate::pipeline::Result;
 use crate::pipeline::generate::{Control, GenerateRequest};
 use crate::pipeline::inpaint::InpaintRequest;
+use crate::pipeline::{Pipeline, Result};
 
 /// Shapes kept at one strength, over the probed pictures.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,7 +33,7 @@ pub struct Survival {
 /// Denoises the first `pictures` held-out text-to-image pictures from each of `strengths`,
 /// with the request settings of `base` (prompt and seed are the picture's own).
 pub fn shape_survival(
-    p: &crate::pipeline::Pipeline,
+    p: &Pipeline,
     data: &WorldDataset,
     pictures: usize,
     strengths: &[f32],
@@ -41,36 +41,38 @@ pub fn shape_survival(
 ) -> Result<Vec<Survival>> {
     let (w, h) = p.native_size();
     let whole = GrayImage::from_pixel(w, h, image::Luma([255]));
-    let mut out = Vec::with_capacity(strengths.len());
-    for &strength in strengths {
-        let mut s = Survival {
+    let mut rows: Vec<Survival> = strengths
+        .iter()
+        .map(|&strength| Survival {
             strength,
             shapes_kept: 0,
             squares_kept: 0,
             squares: 0,
             pictures,
-        };
-        for i in 0..pictures as u64 {
-            let c = data.captioned_image(i);
-            let mut req = InpaintRequest::new(
-                base(canonical_caption(&c.scene), i),
-                c.image.clone(),
-                whole.clone(),
-            );
-            req.strength = strength;
+        })
+        .collect();
+    for i in 0..pictures as u64 {
+        // Each picture is rendered once and denoised from every strength.
+        let c = data.captioned_image(i);
+        let one_square =
+            matches!(c.scene.shapes.as_slice(), [only] if only.kind == ShapeKind::Square);
+        let mut req = InpaintRequest::new(
+            base(canonical_caption(&c.scene), i),
+            c.image.clone(),
+            whole.clone(),
+        );
+        for row in &mut rows {
+            req.strength = row.strength;
             let img = Control::none(|ctl| p.inpaint(&req, ctl))?.image;
-            s.shapes_kept += usize::from(judge(&img, &c.scene.shapes).shape);
-            if let [only] = c.scene.shapes.as_slice()
-                && only.kind == ShapeKind::Square
-            {
-                s.squares += 1;
+            row.shapes_kept += usize::from(judge(&img, &c.scene.shapes).shape);
+            if one_square {
+                row.squares += 1;
                 let drawn = detect_shapes(&img).first().map(|d| d.kind);
-                s.squares_kept += usize::from(drawn == Some(ShapeKind::Square));
+                row.squares_kept += usize::from(drawn == Some(ShapeKind::Square));
             }
         }
-        out.push(s);
     }
-    Ok(out)
+    Ok(rows)
 }
 
 /// One log line: "strength 0.2: 32/40 (one square 7/10), ...".

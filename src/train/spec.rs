@@ -9,6 +9,14 @@ use crate::model::config::{
 /// Latent patch side of the built-in model (`train-tiny --patch-size` overrides it).
 pub const BUILTIN_PATCH: usize = 2;
 
+/// The patch sides the 8x8 latent of a 64 px picture divides into.
+pub const PATCH_SIZES: [usize; 2] = [1, 2];
+
+/// Tokens per side of each clip frame the LLM sees, at either patch size: the native grid at
+/// patch 2; a patch-1 model fuses each frame at 8x8 and pools it to 4x4, as the official model
+/// pools 27x27 frames to 14x14, so a clip costs the LLM the same either way.
+pub const CLIP_FRAME_GRID: usize = 4;
+
 /// The built-in architecture over a `vocab`-word vocabulary.
 pub fn tiny_showo2_config(vocab: usize) -> Showo2Config {
     tiny_showo2_config_with_patch(vocab, BUILTIN_PATCH)
@@ -18,6 +26,7 @@ pub fn tiny_showo2_config(vocab: usize) -> Showo2Config {
 /// token grid is 8 / `patch` per side, and the semantic layers' position table is sized to it
 /// so it is used as learned, never interpolated.
 pub fn tiny_showo2_config_with_patch(vocab: usize, patch: usize) -> Showo2Config {
+    assert!(PATCH_SIZES.contains(&patch), "patch side {patch}");
     let grid = 8 / patch;
     Showo2Config {
         showo: ShowoJson {

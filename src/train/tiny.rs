@@ -23,7 +23,7 @@ use serde_json::json;
 use super::curves;
 use super::optim::{AdamW, lr_at};
 use super::seeded_init::SeededVarMap;
-use super::spec::tiny_showo2_config_with_patch;
+use super::spec::{CLIP_FRAME_GRID, PATCH_SIZES, tiny_showo2_config_with_patch};
 use super::unified::{
     LayoutIds, QaExample, T2iExample, answer_loss, flow_loss, rng, shape_cell_weights,
     twin_difference_weight,
@@ -125,9 +125,9 @@ pub fn tiny_vae_config() -> VaeConfig {
 }
 
 pub fn run(opts: &TrainOptions, progress: Progress) -> anyhow::Result<()> {
-    if !matches!(opts.patch_size, 1 | 2) {
+    if !PATCH_SIZES.contains(&opts.patch_size) {
         anyhow::bail!(
-            "patch_size {}: expected 1 or 2 (the 8x8 latent of a 64 px picture)",
+            "patch_size {}: expected one of {PATCH_SIZES:?} (the 8x8 latent of a 64 px picture)",
             opts.patch_size
         );
     }
@@ -605,8 +605,7 @@ fn train_unified(
                 let clip_qa = examples(clips.into_iter().map(|(c, v)| (c.qa, v)).collect())?;
                 // Pictures and clips go through the LLM as separate batches: padded together,
                 // every picture row would carry a clip's length of padding.
-                let grid = video_grid(&cfg);
-                let (a, acc) = answers_loss(&model, [&image_qa, &clip_qa], ids, grid)?;
+                let (a, acc) = answers_loss(&model, [&image_qa, &clip_qa], ids, CLIP_FRAME_GRID)?;
                 Ok((a.to_scalar::<f32>()? as f64, acc, a.backward()?))
             })();
             let flow_lane = flow_lane
@@ -638,13 +637,6 @@ fn train_unified(
     save_varmap_atomic(&map, &final_path)?;
     plot(&opts.out)?;
     Ok(())
-}
-
-/// Tokens per side of each clip frame the LLM sees: 4 (64 px at patch 2, i.e. the native
-/// grid). A patch-1 model fuses each frame at its 8x8 native grid and pools it to 4x4, as the
-/// official model pools 27x27 frames to 14x14, so a clip costs the LLM the same either way.
-fn video_grid(cfg: &crate::model::Showo2Config) -> usize {
-    cfg.showo.image_latent_height.min(4)
 }
 
 /// The (h, w) flow-loss weights of a picture whose latent is `latent` (C, h, w).
@@ -849,7 +841,7 @@ fn write_configs(
     });
     // Studio settings of this checkpoint (the pipeline's defaults are the official ones).
     let studio = json!({
-        "max_text_len": 32, "video_frames": opts.clip_frames_seen, "video_grid": video_grid(cfg),
+        "max_text_len": 32, "video_frames": opts.clip_frames_seen, "video_grid": CLIP_FRAME_GRID,
         "max_image_tokens": 4 * s.image_latent_height * s.image_latent_width,
         // Measured with eval-tiny (100 samples) on built-in v3: 2 / 4 jumps give inpainting
         // 55 / 65% and extension 31 / 46%; without jumps an earlier run extended 11%.
@@ -897,27 +889,25 @@ fn write_configs(
 mod tests {
     use super::*;
 
-    /// Patch 1 quadruples the image tokens at 64 px (8x8 instead of 4x4), sizes the semantic
-    /// position table to that grid, and still shows the LLM 4x4 tokens per clip frame; the
-    /// model built from it takes 8x8 latents and returns one velocity of the same shape.
+    /// Patch 1 quadruples the image tokens at 64 px (8x8 instead of 4x4) and sizes the semantic
+    /// position table to that grid; at either patch the model built from it turns an 8x8
+    /// latent into a grid of tokens and a clip into 4x4 tokens per frame.
     #[test]
     fn patch_one_has_an_eight_by_eight_grid_and_four_by_four_clip_frames() {
-        use super::super::spec::tiny_showo2_config_with_patch;
         let dev = Device::Cpu;
         for (patch, grid) in [(1, 8), (2, 4)] {
             let cfg = tiny_showo2_config_with_patch(40, patch);
             assert_eq!(cfg.native_grid(), (grid, grid));
             assert_eq!(cfg.native_pixels(), (64, 64));
             assert_eq!(cfg.siglip.position_grid(), grid);
-            assert_eq!(video_grid(&cfg), 4);
             let map = VarMap::new();
             let model = Showo2::new(&cfg, VarBuilder::from_varmap(&map, DType::F32, &dev)).unwrap();
             let latents = Tensor::zeros((1, 16, 8, 8), DType::F32, &dev).unwrap();
             let tokens = model.image_tokens(&latents, None).unwrap();
             assert_eq!(tokens.dims(), [1, grid * grid, 128]);
             let frames = Tensor::zeros((3, 16, 8, 8), DType::F32, &dev).unwrap();
-            let clip = model.video_tokens(&frames, video_grid(&cfg), None).unwrap();
-            assert_eq!(clip.dims(), [1, 3 * 16, 128]);
+            let clip = model.video_tokens(&frames, CLIP_FRAME_GRID, None).unwrap();
+            assert_eq!(clip.dims(), [1, 3 * 4 * 4, 128], "4x4 tokens per frame");
         }
     }
 
