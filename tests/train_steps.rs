@@ -228,6 +228,8 @@ fn train_tiny_runs_every_phase_and_resumes() {
         opts.clip_batch,
     ) = (2, 2, 1, 1);
     opts.checkpoint_every = 1;
+    // With the VAE's auxiliary kind head, whatever the default recipe says.
+    opts.vae_kind_weight = 0.1;
     let mut phases = Vec::new();
     run(&opts, &mut |p: &str,
                      _: usize,
@@ -257,8 +259,17 @@ fn train_tiny_runs_every_phase_and_resumes() {
     let dev = Device::Cpu;
     let load = |f: &str| candle_core::safetensors::load(out.join(f), &dev).unwrap();
     let (phase1, last) = (load("vae.ckpt.safetensors"), load("vae.safetensors"));
-    let (mut encoder_same, mut decoder_changed) = (0, 0);
+    let (mut encoder_same, mut decoder_changed, mut kind_head) = (0, 0, 0);
     for (name, before) in &phase1 {
+        // Phase 1's auxiliary kind head trains with the VAE and is not part of it.
+        if name.starts_with("kind_head.") {
+            assert!(
+                !last.contains_key(name),
+                "{name} shipped in vae.safetensors"
+            );
+            kind_head += 1;
+            continue;
+        }
         let diff = max_diff(before, &last[name]);
         if name.starts_with("encoder.") || name.starts_with("conv1.") {
             assert_eq!(diff, 0.0, "phase 3 or 4 changed {name}");
@@ -271,6 +282,11 @@ fn train_tiny_runs_every_phase_and_resumes() {
         encoder_same > 10 && decoder_changed > 10,
         "{encoder_same} {decoder_changed}"
     );
+    assert_eq!(
+        kind_head, 2,
+        "the kind head's weight and bias in phase 1's checkpoint"
+    );
+    assert!(csv.contains("vae_kind_ce"), "{csv}");
     showo::pipeline::Pipeline::load(out, &dev, DType::F32).unwrap();
 
     let names = ["model.safetensors", "vae.safetensors", "preview_map.json"];

@@ -34,6 +34,10 @@ pub struct TrainTinyArgs {
     /// Peak learning rate of the unified phase.
     #[arg(long)]
     lr: Option<f64>,
+    /// Weight of the VAE's auxiliary shape-kind loss on the latent cells shapes cover (0 =
+    /// none).
+    #[arg(long)]
+    vae_kind_weight: Option<f32>,
     /// Extra flow-loss weight of latent cells covered by shapes (0 = the official plain mean).
     #[arg(long)]
     flow_shape_weight: Option<f32>,
@@ -91,6 +95,7 @@ pub fn run(args: TrainTinyArgs) -> Result<()> {
     opts.clip_batch = args.clip_batch.unwrap_or(opts.clip_batch);
     opts.lr = args.lr.unwrap_or(opts.lr);
     opts.flow_shape_weight = args.flow_shape_weight.unwrap_or(opts.flow_shape_weight);
+    opts.vae_kind_weight = args.vae_kind_weight.unwrap_or(opts.vae_kind_weight);
     opts.counterfactual_twins = args
         .counterfactual_twins
         .unwrap_or(opts.counterfactual_twins);

@@ -3,6 +3,7 @@
 
 pub mod curves;
 pub mod decoder;
+pub mod kind_head;
 pub mod optim;
 pub mod pixel_font;
 pub mod seeded_init;

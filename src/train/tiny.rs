@@ -21,6 +21,7 @@ use rand_distr::{Distribution, StandardNormal};
 use serde_json::json;
 
 use super::curves;
+use super::kind_head::{self, CropShapes, KindHead};
 use super::optim::{AdamW, lr_at};
 use super::seeded_init::SeededVarMap;
 use super::spec::{CLIP_FRAME_GRID, PATCH_SIZES, tiny_showo2_config_with_patch};
@@ -67,6 +68,8 @@ pub struct TrainOptions {
     /// `twin_difference_weight`; 0 = none; only with `counterfactual_twins`).
     pub twin_difference_weight: f32,
     pub vae_lr: f64,
+    /// Weight of the VAE's auxiliary shape-kind loss (see `kind_head`; 0 = none, as v6).
+    pub vae_kind_weight: f32,
     /// Largest relative latent noise the VAE decoder trains through (see `latent_noise`).
     pub vae_latent_noise: f32,
     /// Steps of the decoder-only refinement after phase 2 (see `decoder.rs`).
@@ -100,6 +103,7 @@ impl TrainOptions {
             counterfactual_twins: false,
             twin_difference_weight: 12.0,
             vae_lr: 1e-3,
+            vae_kind_weight: 0.0,
             vae_latent_noise: 0.3,
             decoder_steps: 3000,
             polish_steps: 0,
@@ -179,14 +183,21 @@ fn train_vae(
     let cfg = tiny_vae_config();
     let mut map = VarMap::new();
     let vb = SeededVarMap::builder(&map, opts.seed, DType::F32, dev);
-    let vae = WanVae::new(&cfg, vb)?;
+    let vae = WanVae::new(&cfg, vb.clone())?;
+    let kind_head = (opts.vae_kind_weight > 0.0)
+        .then(|| KindHead::new(cfg.z_dim, vb))
+        .transpose()?;
     let ckpt = Checkpoint::new(&opts.out, "vae");
     let mut opt = AdamW::new(named_vars(&map), 0.0)?;
     ckpt.resume(&mut map, &mut opt)?;
     let mut r = rng(opts.seed);
     for step in opt.step..opts.vae_steps {
-        let x = vae_batch(data, opts, step, 0, (31, 17), dev)?;
+        let (x, crops) = vae_batch_with_shapes(data, opts, step, 0, (31, 17), dev)?;
         let enc = vae.encode_detailed(&x)?;
+        let kind = match &kind_head {
+            Some(head) => head.loss(&enc.mu_raw, &crops)?,
+            None => None,
+        };
         // The sampled noise is capped (sigma <= e^-2) so it never drowns the signal of a
         // freshly initialised encoder; the studio uses the deterministic mean anyway.
         let (mu, logvar) = (enc.mu_raw, enc.logvar.clamp(-12f32, -4f32)?);
@@ -202,15 +213,22 @@ fn train_vae(
         let kl = (((mu.sqr()? + logvar.exp()?)? - 1.0)? - &logvar)?
             .mean_all()?
             .affine(0.5, 0.0)?;
-        let loss = ((&rec + &mse)? + edge_loss(&recon, &x)?)?.add(&(&kl * 1e-6)?)?;
+        let mut loss = ((&rec + &mse)? + edge_loss(&recon, &x)?)?.add(&(&kl * 1e-6)?)?;
+        if let Some((ce, _)) = &kind {
+            loss = (loss + (ce * opts.vae_kind_weight as f64)?)?;
+        }
         let mut grads = loss.backward()?;
         opt.clip(&mut grads, 1.0)?;
         let lr = lr_at(step, opts.vae_steps, 100, opts.vae_lr, opts.vae_lr * 0.05);
         opt.apply(&grads, lr)?;
-        let vals = [
+        let mut vals = vec![
             ("vae_l1", rec.to_scalar::<f32>()? as f64),
             ("vae_kl", kl.to_scalar::<f32>()? as f64),
         ];
+        if let Some((ce, right)) = &kind {
+            vals.push(("vae_kind_ce", ce.to_scalar::<f32>()? as f64));
+            vals.push(("vae_kind_right", *right));
+        }
         if !vals[0].1.is_finite() {
             anyhow::bail!(
                 "VAE training diverged at step {step} (loss {:?}); lower vae_lr",
@@ -252,7 +270,7 @@ fn train_vae(
         latent_std: std,
         ..cfg
     };
-    save_varmap_atomic(&map, &weights)?;
+    save_without(&map, kind_head::PREFIX, &weights)?;
     let json = json!({
         "dim": cfg.dim, "z_dim": cfg.z_dim, "dim_mult": cfg.dim_mult, "num_res_blocks": cfg.num_res_blocks,
         "attn_scales": cfg.attn_scales, "temperal_downsample": cfg.temperal_downsample,
@@ -320,10 +338,22 @@ pub(super) fn vae_batch(
     opts: &TrainOptions,
     step: usize,
     first: u64,
-    (a, b): (u64, u64),
+    picker: (u64, u64),
     dev: &Device,
 ) -> Result<Tensor> {
-    let batch: Vec<RgbImage> = (0..opts.vae_batch as u64)
+    Ok(vae_batch_with_shapes(data, opts, step, first, picker, dev)?.0)
+}
+
+/// `vae_batch`, with where each crop's shapes lie (for the kind head).
+fn vae_batch_with_shapes(
+    data: &WorldDataset,
+    opts: &TrainOptions,
+    step: usize,
+    first: u64,
+    (a, b): (u64, u64),
+    dev: &Device,
+) -> Result<(Tensor, Vec<CropShapes>)> {
+    let (crops, shapes): (Vec<RgbImage>, Vec<CropShapes>) = (0..opts.vae_batch as u64)
         .map(|i| {
             let (scene, img) = data.image(first + step as u64 * 1000 + i);
             let k = (step as u64 * a + i * b) as u32;
@@ -331,15 +361,27 @@ pub(super) fn vae_batch(
                 .then(|| scene.shapes.get(k as usize / 4 % scene.shapes.len().max(1)))
                 .flatten()
                 .map(|s| s.centre);
-            vae_crop(&img, opts.vae_crop, focus, k)
+            let (crop, origin) = vae_crop(&img, opts.vae_crop, focus, k);
+            let shapes = CropShapes {
+                sprites: scene.shapes.iter().map(|s| s.sprite()).collect(),
+                origin,
+                side: crop.width(),
+                resolution: img.width(),
+            };
+            (crop, shapes)
         })
-        .collect();
-    pixels(&batch.iter().collect::<Vec<_>>(), dev)
+        .unzip();
+    Ok((pixels(&crops.iter().collect::<Vec<_>>(), dev)?, shapes))
 }
 
 /// A `crop`-sided square on the 8-px grid: around `focus` (normalised centre) if given,
-/// else at a position picked by `k`.
-fn vae_crop(img: &RgbImage, crop: u32, focus: Option<(f32, f32)>, k: u32) -> RgbImage {
+/// else at a position picked by `k`; with its top-left corner.
+fn vae_crop(
+    img: &RgbImage,
+    crop: u32,
+    focus: Option<(f32, f32)>,
+    k: u32,
+) -> (RgbImage, (u32, u32)) {
     let (w, h) = img.dimensions();
     let c = crop.min(w).min(h);
     let snap = |centre: f32, side: u32| {
@@ -354,7 +396,10 @@ fn vae_crop(img: &RgbImage, crop: u32, focus: Option<(f32, f32)>, k: u32) -> Rgb
             ((k % cells_x) * 8, ((k / cells_x) % cells_y) * 8)
         }
     };
-    image::imageops::crop_imm(img, x, y, c, c).to_image()
+    (
+        image::imageops::crop_imm(img, x, y, c, c).to_image(),
+        (x, y),
+    )
 }
 
 fn load_vae(dir: &Path, cfg: &VaeConfig, dev: &Device) -> anyhow::Result<WanVae> {
@@ -429,6 +474,19 @@ impl Checkpoint {
         std::fs::rename(&tmp, &self.optim)?;
         save_varmap_atomic(map, &self.weights)
     }
+}
+
+/// `save_varmap_atomic` of every variable but those named `prefix.*`.
+fn save_without(map: &VarMap, prefix: &str, path: &Path) -> anyhow::Result<()> {
+    let kept: HashMap<String, Tensor> = named_vars(map)
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with(&format!("{prefix}.")))
+        .map(|(name, var)| (name, var.as_tensor().clone()))
+        .collect();
+    let tmp = path.with_extension("safetensors.tmp");
+    candle_core::safetensors::save(&kept, &tmp)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
 }
 
 pub(super) fn save_varmap_atomic(map: &VarMap, path: &Path) -> anyhow::Result<()> {
