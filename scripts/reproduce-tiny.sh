@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Retrains the built-in model from scratch with train-tiny's default recipe and seed, then
 # compares every file it writes with the shipped one in assets/tiny (all but model_id.txt, which
-# names the release). About 1 h 30 min of training on 2 cores (v6: 1 h 29 min 50 s). Exit status
+# names the release). About 1 h 35 min of training on 2 cores (v7: 1 h 34 min 57 s). Exit status
 # 0 only when all are identical.
 #
 #   scripts/reproduce-tiny.sh [OUT_DIR]     (default: a new temporary folder; an existing run's

@@ -791,6 +791,18 @@ fn a_backend_panic_mid_job_is_reported_and_the_next_job_works() {
     );
 }
 
+/// A model's own guidance (its studio.json) becomes the panel's once it has loaded; the user
+/// can still move the slider afterwards.
+#[test]
+fn a_loaded_model_sets_the_guidance_new_requests_start_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut backend = ScriptedBackend::new();
+    backend.guidance = 2.5;
+    let mut h = studio(backend, dir.path());
+    wait_for_model(&mut h);
+    assert_eq!(h.state().settings.guidance, 2.5);
+}
+
 #[test]
 fn without_a_backend_the_models_panel_says_no_model_is_loaded() {
     let dir = tempfile::tempdir().unwrap();

@@ -105,9 +105,10 @@ pub struct SamplingArgs {
     #[arg(long, default_value_t = 49)]
     pub steps: usize,
     /// Classifier-free guidance scale (the unconditional branch is the empty prompt, or the
-    /// negative prompt when one is given).
-    #[arg(long, default_value_t = 5.0)]
-    pub guidance: f32,
+    /// negative prompt when one is given); default: the model's (its `studio.json`, else the
+    /// official 5).
+    #[arg(long)]
+    pub guidance: Option<f32>,
     /// Output PNG (with the settings in its metadata).
     #[arg(long, short, default_value = "output.png")]
     pub out: PathBuf,
@@ -123,7 +124,8 @@ pub struct SamplingArgs {
 }
 
 impl SamplingArgs {
-    pub fn request(&self) -> GenerateRequest {
+    /// The request, at `model_guidance` unless `--guidance` was given.
+    pub fn request(&self, model_guidance: f32) -> GenerateRequest {
         let seed = self.seed.unwrap_or_else(|| {
             let t = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -136,7 +138,7 @@ impl SamplingArgs {
             negative_prompt: self.negative_prompt.clone(),
             seed,
             steps: self.steps,
-            guidance: self.guidance,
+            guidance: self.guidance.unwrap_or(model_guidance),
             bf16_noise: !self.f32_noise,
             preview: PreviewOptions {
                 every: if self.preview_gif.is_some() { 1 } else { 0 },

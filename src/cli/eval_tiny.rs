@@ -18,8 +18,9 @@ pub struct EvalTinyArgs {
     samples: usize,
     #[arg(long, default_value_t = EvalOptions::default().steps)]
     steps: usize,
-    #[arg(long, default_value_t = EvalOptions::default().guidance)]
-    guidance: f32,
+    /// Classifier-free guidance (default: the model's own, from its `studio.json`).
+    #[arg(long)]
+    guidance: Option<f32>,
     /// Time shift of the sampling grid (Show-o2 uses 3).
     #[arg(long, default_value_t = EvalOptions::default().shift)]
     shift: f32,

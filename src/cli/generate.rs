@@ -28,9 +28,11 @@ pub fn parse_size(s: &str) -> Result<(u32, u32)> {
 }
 
 pub fn run(args: GenerateArgs) -> Result<()> {
-    let mut req = args.sampling.request();
-    req.size = args.size.as_deref().map(parse_size).transpose()?;
+    // A bad --size is reported before the (slow) model load.
+    let size = args.size.as_deref().map(parse_size).transpose()?;
     let pipe = args.model.load()?;
+    let mut req = args.sampling.request(pipe.settings.guidance);
+    req.size = size;
     let out = with_progress(req.steps, &args.sampling.out, |ctl| {
         pipe.generate(&req, ctl)
     })?;

@@ -277,6 +277,7 @@ impl Backend for PipelineBackend {
             image_chat: can(Capability::ImageChat),
             video_chat: can(Capability::VideoChat),
             max_video_frames: p.settings.video_frames,
+            guidance: p.settings.guidance,
             device: settings.device.clone(),
             dtype: match llm_quant {
                 Some(_) => format!("{dtype_name}, LLM {}", settings.llm_quant.to_lowercase()),

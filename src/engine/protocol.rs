@@ -131,6 +131,9 @@ pub struct ModelInfo {
     pub video_chat: bool,
     /// How many frames one video question may use.
     pub max_video_frames: usize,
+    /// The guidance scale new requests start from (the checkpoint's `studio.json`, else the
+    /// official 5).
+    pub guidance: f32,
     /// Where the weights live, e.g. "cpu", "cuda:0".
     pub device: String,
     /// e.g. "f32", "bf16".

@@ -30,6 +30,8 @@ pub struct ScriptedBackend {
     pub video_chat: bool,
     /// Frames one video question uses.
     pub max_video_frames: usize,
+    /// The guidance the fake model asks requests to start from.
+    pub guidance: f32,
     loaded: Option<ModelInfo>,
 }
 
@@ -45,6 +47,7 @@ impl ScriptedBackend {
             step_delay: Duration::ZERO,
             video_chat: true,
             max_video_frames: 4,
+            guidance: 5.0,
             loaded: None,
         }
     }
@@ -65,6 +68,7 @@ impl ScriptedBackend {
             image_chat: true,
             video_chat: self.video_chat,
             max_video_frames: self.max_video_frames,
+            guidance: self.guidance,
             device: settings.device.clone(),
             dtype: match settings.llm_quant.as_str() {
                 "none" => settings.dtype.clone().unwrap_or_else(|| "f32".to_owned()),

@@ -10,6 +10,7 @@ use image::{GrayImage, RgbImage};
 use super::checker::{PixelRect, background_continues, detect_shapes, inpaint_ok, judge};
 use super::dataset::WorldDataset;
 use super::grammar::{QuestionKind, canonical_caption};
+use super::latent_probe::latent_kind_accuracy;
 use super::shape_survival::{self, shape_survival};
 use super::word_response::{self, kind_word_response};
 use super::world::{Colour, Scene, ShapeKind};
@@ -24,7 +25,9 @@ use crate::pipeline::{Pipeline, Result};
 pub struct EvalOptions {
     pub samples: usize,
     pub steps: usize,
-    pub guidance: f32,
+    /// Classifier-free guidance; `None` = the model's own setting (`studio.json`: 2 for v7;
+    /// the tables up to v6 were measured at 4).
+    pub guidance: Option<f32>,
     /// Time shift of the sampling grid (see `sampler::time_grid`).
     pub shift: f32,
     pub clip_frames: usize,
@@ -65,7 +68,7 @@ impl Default for EvalOptions {
         Self {
             samples: 50,
             steps: 20,
-            guidance: 4.0,
+            guidance: None,
             shift: 3.0,
             clip_frames: 9,
             resample: None,
@@ -134,7 +137,7 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
         prompt,
         seed,
         steps: opts.steps,
-        guidance: opts.guidance,
+        guidance: opts.guidance.unwrap_or(p.settings.guidance),
         shift: opts.shift,
         ..Default::default()
     };
@@ -213,6 +216,14 @@ fn text_to_image(
     log(&format!(
         "text-to-image: colour {colour}/{n}, shape {shape}/{n}, position {position}/{n} \
          (VAE round trip of the true pictures: colour {vae_colour}/{n}, shape {vae_shape}/{n})"
+    ));
+    // How plainly the latent itself carries the kind (see `latent_probe`).
+    let probed = 30 * n.min(PROBE_PICTURES);
+    log(&format!(
+        "shape kind read from the VAE latent by a linear probe: {:.1}% right \
+         (fitted on {probed} one-shape pictures, scored on {} others)",
+        100.0 * latent_kind_accuracy(p, probed)?,
+        probed / 3
     ));
     log(&format!(
         "one-shape prompts, asked -> drawn: {}",

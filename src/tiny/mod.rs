@@ -5,6 +5,7 @@ pub mod checker;
 pub mod dataset;
 pub mod eval;
 pub mod grammar;
+pub mod latent_probe;
 pub mod shape_survival;
 pub mod tokenizer;
 pub mod word_response;

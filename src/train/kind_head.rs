@@ -2,7 +2,7 @@
 //!
 //! Reconstruction losses care about a square's corners only as far as their few pixels go, so
 //! a tiny VAE codes "square" and "circle" as nearly the same latent (a linear probe on v6's
-//! latents tells the three kinds apart 84% of the time). Every later stage inherits that: the
+//! latents tells the three kinds apart 83% of the time). Every later stage inherits that: the
 //! flow model's mean-squared loss barely notices a wrong kind, and the LLM barely sees one. A
 //! linear classifier on each latent cell a shape covers, trained with the VAE and thrown away
 //! after, asks the encoder to write the kind into every such cell, as aligning a VAE's latents

@@ -306,6 +306,9 @@ impl StudioApp {
                     self.settings.width = side;
                     self.settings.height = side;
                 }
+                // ... and at the guidance it asks for (2 for the built-in model, which
+                // over-steers at the official 5).
+                self.settings.guidance = info.guidance;
                 self.set_status(format!("Loaded {}", info.name), false);
             }
             Event::EngineCrashed { message, .. } => {
