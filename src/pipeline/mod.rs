@@ -17,7 +17,7 @@
 //! vae_config.json          optional VAE geometry (Wan2.1's dim 96 by default), here or in vae/
 //! studio.json              optional: {"max_text_len": N, "video_frames": N, "video_grid": N,
 //!                          "max_image_tokens": N, "resample": N,
-//!                          "inpaint_strength": S, "extend_strength": S}
+//!                          "inpaint_strength": S, "extend_strength": S, "guidance": G}
 //! ```
 //!
 //! The built-in tiny model (`assets/tiny/`) is such a folder and loads through the same path.
