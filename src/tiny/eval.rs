@@ -10,7 +10,7 @@ use image::{GrayImage, RgbImage};
 use super::checker::{PixelRect, background_continues, detect_shapes, inpaint_ok, judge};
 use super::dataset::WorldDataset;
 use super::grammar::{QuestionKind, canonical_caption};
-use super::latent_probe::latent_kind_accuracy;
+use super::latent_probe::latent_kind_probe;
 use super::shape_survival::{self, shape_survival};
 use super::word_response::{self, kind_word_response};
 use super::world::{Colour, Scene, ShapeKind};
@@ -218,12 +218,13 @@ fn text_to_image(
          (VAE round trip of the true pictures: colour {vae_colour}/{n}, shape {vae_shape}/{n})"
     ));
     // How plainly the latent itself carries the kind (see `latent_probe`).
-    let probed = 30 * n.min(PROBE_PICTURES);
+    let probe = latent_kind_probe(p, 30 * n.min(PROBE_PICTURES))?;
     log(&format!(
         "shape kind read from the VAE latent by a linear probe: {:.1}% right \
-         (fitted on {probed} one-shape pictures, scored on {} others)",
-        100.0 * latent_kind_accuracy(p, probed)?,
-        probed / 3
+         (fitted on {} one-shape pictures, scored on {} others)",
+        100.0 * probe.accuracy,
+        probe.fitted,
+        probe.scored
     ));
     log(&format!(
         "one-shape prompts, asked -> drawn: {}",

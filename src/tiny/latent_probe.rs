@@ -17,10 +17,19 @@ use crate::pipeline::{Pipeline, Result};
 /// Latent cells per side of the window around the shape the probe reads.
 const WINDOW: usize = 4;
 
-/// Held-out share of one-shape pictures whose kind a linear probe on the latent window around
-/// the shape names right, after fitting it on `pictures` others (training seeds: the probe
-/// judges the VAE, not generalisation).
-pub fn latent_kind_accuracy(p: &Pipeline, pictures: usize) -> Result<f64> {
+/// What the probe found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LatentProbe {
+    /// Share of the held-out pictures whose kind it names right.
+    pub accuracy: f64,
+    pub fitted: usize,
+    pub scored: usize,
+}
+
+/// A linear probe on the latent window around the shape, fitted on `pictures` one-shape
+/// pictures and scored on a third as many others (training seeds: the probe judges the VAE,
+/// not generalisation).
+pub fn latent_kind_probe(p: &Pipeline, pictures: usize) -> Result<LatentProbe> {
     let data = WorldDataset::train(p.native_size().0, 9)
         .map_err(|e| crate::pipeline::bad_setting("world", e, "a valid resolution"))?;
     let held = pictures / 3;
@@ -42,16 +51,15 @@ pub fn latent_kind_accuracy(p: &Pipeline, pictures: usize) -> Result<f64> {
         let (x0, y0) = (corner(shape.centre.0, w), corner(shape.centre.1, h));
         let window = z.i((0, .., y0..y0 + WINDOW.min(h), x0..x0 + WINDOW.min(w)))?;
         features.push(window.flatten_all()?);
-        labels.push(
-            ShapeKind::ALL
-                .iter()
-                .position(|&k| k == shape.kind)
-                .expect("every kind is in ALL") as u32,
-        );
+        labels.push(shape.kind.index() as u32);
     }
     let x = Tensor::stack(&features, 0)?;
     let y = Tensor::new(labels.as_slice(), p.device())?;
-    Ok(fit_and_score(&x, &y, pictures)?)
+    Ok(LatentProbe {
+        accuracy: fit_and_score(&x, &y, pictures)?,
+        fitted: pictures,
+        scored: held,
+    })
 }
 
 /// Multinomial logistic regression on the first `fit` rows (standardised by their statistics),

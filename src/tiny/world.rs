@@ -86,6 +86,11 @@ pub enum ShapeKind {
 impl ShapeKind {
     pub const ALL: [ShapeKind; 3] = [ShapeKind::Circle, ShapeKind::Square, ShapeKind::Triangle];
 
+    /// Position in `ALL`: the class index classifiers over the kinds use.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             ShapeKind::Circle => "circle",
@@ -721,6 +726,13 @@ pub fn render(background: &Background, sprites: &[Sprite], resolution: u32) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kind_index_is_the_position_in_all() {
+        for (i, kind) in ShapeKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind.index(), i);
+        }
+    }
 
     #[test]
     fn same_seed_gives_same_scene_and_pixels() {

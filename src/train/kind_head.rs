@@ -55,19 +55,12 @@ impl CropShapes {
                 if let Some((cover, kind)) = best
                     && cover >= MIN_COVER
                 {
-                    out.push((cy * cells + cx, kind_index(kind)));
+                    out.push((cy * cells + cx, kind.index() as u32));
                 }
             }
         }
         out
     }
-}
-
-fn kind_index(kind: ShapeKind) -> u32 {
-    ShapeKind::ALL
-        .iter()
-        .position(|&k| k == kind)
-        .expect("every kind is in ALL") as u32
 }
 
 /// A linear map from one latent cell's channels to the kinds.
@@ -138,7 +131,7 @@ mod tests {
             resolution: 64,
         };
         let labels = crop.cell_labels();
-        let square = kind_index(ShapeKind::Square);
+        let square = ShapeKind::Square.index() as u32;
         for centre in [5, 6, 9, 10] {
             assert!(labels.contains(&(centre, square)), "{labels:?}");
         }
