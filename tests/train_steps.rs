@@ -252,7 +252,9 @@ fn train_tiny_runs_every_phase_and_resumes() {
     }
     let csv = std::fs::read_to_string(out.join("curves.csv")).unwrap();
     assert!(
-        csv.contains("decoder_l1") && csv.contains("polish_l1"),
+        csv.contains("decoder_l1")
+            && csv.contains("decoder_predicted_l1")
+            && csv.contains("polish_l1"),
         "{csv}"
     );
 

@@ -51,6 +51,13 @@ pub struct TrainTinyArgs {
     /// Decoder-refinement steps (phase 3; 0 skips it).
     #[arg(long)]
     decoder_steps: Option<usize>,
+    /// Whole pictures per phase-3 step decoded from the phase-2 model's own predictions
+    /// (0 = none).
+    #[arg(long)]
+    decoder_flow_batch: Option<usize>,
+    /// Take those predictions from the end of short sampler runs (true) instead of one step.
+    #[arg(long)]
+    decoder_flow_tail: Option<bool>,
     /// Decoder-polish steps (phase 4; 0 skips it).
     #[arg(long)]
     polish_steps: Option<usize>,
@@ -103,6 +110,8 @@ pub fn run(args: TrainTinyArgs) -> Result<()> {
         .twin_difference_weight
         .unwrap_or(opts.twin_difference_weight);
     opts.decoder_steps = args.decoder_steps.unwrap_or(opts.decoder_steps);
+    opts.decoder_flow_batch = args.decoder_flow_batch.unwrap_or(opts.decoder_flow_batch);
+    opts.decoder_flow_tail = args.decoder_flow_tail.unwrap_or(opts.decoder_flow_tail);
     opts.polish_steps = args.polish_steps.unwrap_or(opts.polish_steps);
     opts.polish_noise = args.polish_noise.unwrap_or(opts.polish_noise);
     opts.checkpoint_every = args.checkpoint_every.unwrap_or(opts.checkpoint_every);

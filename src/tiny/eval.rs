@@ -10,7 +10,7 @@ use image::{GrayImage, RgbImage};
 use super::checker::{PixelRect, background_continues, detect_shapes, inpaint_ok, judge};
 use super::dataset::WorldDataset;
 use super::grammar::{QuestionKind, canonical_caption};
-use super::latent_probe::latent_kind_probe;
+use super::latent_probe::{self, latent_kind_probe};
 use super::shape_survival::{self, shape_survival};
 use super::word_response::{self, kind_word_response};
 use super::world::{Colour, Scene, ShapeKind};
@@ -188,10 +188,26 @@ fn text_to_image(
         shape_survival::summary(&survival)
     ));
 
+    // How plainly the latent itself carries the kind (see `latent_probe`).
+    let guidance = base(String::new(), 0).guidance;
+    let probe = latent_kind_probe(p, 30 * n.min(PROBE_PICTURES), &[0.0, 0.3, 0.6], guidance)?;
+    log(&format!(
+        "shape kind read from the VAE latent by a linear probe: {:.1}% right \
+         (fitted on {} one-shape pictures, scored on {} others); from the flow model's \
+         predicted clean latent of those others (guidance {guidance}): {}",
+        100.0 * probe.accuracy,
+        probe.fitted,
+        probe.scored,
+        latent_probe::predicted_summary(&probe)
+    ));
+
     // Text-to-image; and, as its ceiling, the same pictures through the VAE alone.
     let (mut colour, mut shape, mut position) = (0, 0, 0);
     let (mut vae_colour, mut vae_shape) = (0, 0);
-    let mut kinds = KindConfusion::default();
+    // What the checker finds in the pixels, and what the probe reads in the generated latent
+    // where the checker found the shape: a kind the latent has and the pixels lack is lost by
+    // the decoder; one the latent lacks, by the sampler.
+    let (mut kinds, mut latent_kinds) = (KindConfusion::default(), KindConfusion::default());
     for i in 0..n as u64 {
         let c = data.captioned_image(i);
         let round_trip = judge(
@@ -201,13 +217,18 @@ fn text_to_image(
         vae_colour += usize::from(round_trip.colour);
         vae_shape += usize::from(round_trip.shape);
         let prompt = canonical_caption(&c.scene);
-        let img = Control::none(|ctl| p.generate(&base(prompt.clone(), i), ctl))?.image;
+        let generated = Control::none(|ctl| p.generate(&base(prompt.clone(), i), ctl))?;
+        let img = generated.image;
         let j = judge(&img, &c.scene.shapes);
         colour += usize::from(j.colour);
         shape += usize::from(j.shape);
         position += usize::from(j.position);
         if let [asked] = c.scene.shapes.as_slice() {
-            kinds.add(asked.kind, detect_shapes(&img).first().map(|d| d.kind));
+            let found = detect_shapes(&img);
+            let drawn = found.first();
+            kinds.add(asked.kind, drawn.map(|d| d.kind));
+            let centre = drawn.map_or(asked.centre, |d| d.centroid);
+            latent_kinds.add(asked.kind, Some(probe.kind_at(&generated.latent, centre)?));
         }
         if report.samples.len() < 16 {
             report.samples.push((prompt, img));
@@ -217,18 +238,13 @@ fn text_to_image(
         "text-to-image: colour {colour}/{n}, shape {shape}/{n}, position {position}/{n} \
          (VAE round trip of the true pictures: colour {vae_colour}/{n}, shape {vae_shape}/{n})"
     ));
-    // How plainly the latent itself carries the kind (see `latent_probe`).
-    let probe = latent_kind_probe(p, 30 * n.min(PROBE_PICTURES))?;
-    log(&format!(
-        "shape kind read from the VAE latent by a linear probe: {:.1}% right \
-         (fitted on {} one-shape pictures, scored on {} others)",
-        100.0 * probe.accuracy,
-        probe.fitted,
-        probe.scored
-    ));
     log(&format!(
         "one-shape prompts, asked -> drawn: {}",
         kinds.summary()
+    ));
+    log(&format!(
+        "one-shape prompts, asked -> read by the probe in the generated latent: {}",
+        latent_kinds.summary()
     ));
     for (name, k) in [
         ("text-to-image colour", colour),

@@ -75,6 +75,11 @@ pub struct TrainOptions {
     pub vae_latent_noise: f32,
     /// Steps of the decoder-only refinement after phase 2 (see `decoder.rs`).
     pub decoder_steps: usize,
+    /// Whole pictures per phase-3 step decoded from the phase-2 model's predictions (see
+    /// `decoder.rs`; 0 = none, as v7).
+    pub decoder_flow_batch: usize,
+    /// Those predictions are the ends of short sampler runs, not single steps.
+    pub decoder_flow_tail: bool,
     /// Steps of the decoder polish (phase 4, see `decoder.rs`).
     pub polish_steps: usize,
     /// Largest latent noise of the polish's last step (it falls from `vae_latent_noise`).
@@ -107,6 +112,8 @@ impl TrainOptions {
             vae_kind_weight: 0.1,
             vae_latent_noise: 0.3,
             decoder_steps: 3000,
+            decoder_flow_batch: 4,
+            decoder_flow_tail: false,
             polish_steps: 0,
             polish_noise: 0.05,
             ema_decay: 0.0,
@@ -164,7 +171,7 @@ fn write_preview_map(out: &Path, vae: &WanVae, dev: &Device) -> anyhow::Result<(
     Ok(())
 }
 
-fn pixels(images: &[&RgbImage], dev: &Device) -> Result<Tensor> {
+pub(super) fn pixels(images: &[&RgbImage], dev: &Device) -> Result<Tensor> {
     let (w, h) = images[0].dimensions();
     let data: Vec<f32> = images.iter().flat_map(|im| image_to_chw(im)).collect();
     Tensor::from_vec(data, (images.len(), 3, 1, h as usize, w as usize), dev)
