@@ -202,7 +202,7 @@ fn text_to_image(
     ));
 
     // Text-to-image; and, as its ceiling, the same pictures through the VAE alone.
-    let (mut colour, mut shape, mut position) = (0, 0, 0);
+    let (mut colour, mut shape, mut position, mut count) = (0, 0, 0, 0);
     let (mut vae_colour, mut vae_shape) = (0, 0);
     // What the checker finds in the pixels, and what the probe reads in the generated latent
     // where the checker found the shape: a kind the latent has and the pixels lack is lost by
@@ -223,6 +223,7 @@ fn text_to_image(
         colour += usize::from(j.colour);
         shape += usize::from(j.shape);
         position += usize::from(j.position);
+        count += usize::from(j.count);
         if let [asked] = c.scene.shapes.as_slice() {
             let found = detect_shapes(&img);
             let drawn = found.first();
@@ -235,8 +236,8 @@ fn text_to_image(
         }
     }
     log(&format!(
-        "text-to-image: colour {colour}/{n}, shape {shape}/{n}, position {position}/{n} \
-         (VAE round trip of the true pictures: colour {vae_colour}/{n}, shape {vae_shape}/{n})"
+        "text-to-image: colour {colour}/{n}, shape {shape}/{n}, position {position}/{n}, \
+         as many shapes as asked (no stray blobs) {count}/{n} (VAE round trip of the true pictures: colour {vae_colour}/{n}, shape {vae_shape}/{n})"
     ));
     log(&format!(
         "one-shape prompts, asked -> drawn: {}",
