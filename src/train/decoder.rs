@@ -211,18 +211,11 @@ impl FlowPredictions {
     /// the flow model predicts, at its own guidance, from a point x_t = t z + (1 - t) noise of
     /// its path (t drawn in `PREDICTED_T`): x_t + (1 - t) v(x_t, t), (B, C, 1, h, w), detached.
     fn predict(&self, z: &Tensor, captions: &[String], r: &mut ChaCha8Rng) -> Result<Tensor> {
-        let p = &self.pipe;
-        let (_, c, _, h, w) = z.dims5()?;
         let mut out = Vec::with_capacity(captions.len());
         for (k, caption) in captions.iter().enumerate() {
-            let ids = p.prompt_ids(caption).map_err(candle_core::Error::wrap)?;
-            let field = Guided::new(p, &ids, &[], h * w, p.settings.guidance)
-                .map_err(candle_core::Error::wrap)?;
+            let field = self.field(caption)?;
             let t = r.random_range(PREDICTED_T.0..PREDICTED_T.1);
-            let noise: Vec<f32> = (0..c * h * w).map(|_| StandardNormal.sample(r)).collect();
-            let x0 = Tensor::from_vec(noise, (1, c, h, w), z.device())?;
-            let x1 = z.get(k)?.squeeze(1)?.unsqueeze(0)?; // (1, C, h, w)
-            let xt = ((&x1 * t as f64)? + (&x0 * (1.0 - t as f64))?)?;
+            let xt = noised(z, k, t, r)?;
             let v = field.velocity(&xt, t)?;
             out.push((xt + (v * (1.0 - t as f64))?)?.unsqueeze(2)?);
         }
@@ -234,21 +227,13 @@ impl FlowPredictions {
     /// x_t = t z + (1 - t) noise: the latents a generation ends in, through the model's own
     /// path, of pictures whose truth is known.
     fn sample_tail(&self, z: &Tensor, captions: &[String], r: &mut ChaCha8Rng) -> Result<Tensor> {
-        let p = &self.pipe;
-        let (_, c, _, h, w) = z.dims5()?;
         let grid = time_grid(TAIL_STEPS + 1, TAIL_SHIFT);
         let mut out = Vec::with_capacity(captions.len());
         for (k, caption) in captions.iter().enumerate() {
-            let ids = p.prompt_ids(caption).map_err(candle_core::Error::wrap)?;
-            let field = Guided::new(p, &ids, &[], h * w, p.settings.guidance)
-                .map_err(candle_core::Error::wrap)?;
+            let field = self.field(caption)?;
             let start = r.random_range(TAIL_START.0..TAIL_START.1);
             let tail: Vec<f32> = grid.iter().copied().filter(|&t| t >= start).collect();
-            let t = tail[0];
-            let noise: Vec<f32> = (0..c * h * w).map(|_| StandardNormal.sample(r)).collect();
-            let x0 = Tensor::from_vec(noise, (1, c, h, w), z.device())?;
-            let x1 = z.get(k)?.squeeze(1)?.unsqueeze(0)?; // (1, C, h, w)
-            let xt = ((&x1 * t as f64)? + (&x0 * (1.0 - t as f64))?)?;
+            let xt = noised(z, k, tail[0], r)?;
             let end = euler(
                 xt,
                 &tail,
@@ -261,6 +246,27 @@ impl FlowPredictions {
         }
         Ok(Tensor::cat(&out, 0)?.detach())
     }
+
+    /// The guided velocity field of one caption at the model's own guidance.
+    fn field(&self, caption: &str) -> Result<Guided<'_>> {
+        let p = &self.pipe;
+        let n_tokens = {
+            let s = &p.config().showo;
+            s.image_latent_height * s.image_latent_width
+        };
+        let ids = p.prompt_ids(caption).map_err(candle_core::Error::wrap)?;
+        Guided::new(p, &ids, &[], n_tokens, p.settings.guidance).map_err(candle_core::Error::wrap)
+    }
+}
+
+/// Picture `k` of `z` (B, C, 1, h, w) at time t of a fresh noise path: t z + (1 - t) noise,
+/// (1, C, h, w).
+fn noised(z: &Tensor, k: usize, t: f32, r: &mut ChaCha8Rng) -> Result<Tensor> {
+    let (_, c, _, h, w) = z.dims5()?;
+    let noise: Vec<f32> = (0..c * h * w).map(|_| StandardNormal.sample(r)).collect();
+    let x0 = Tensor::from_vec(noise, (1, c, h, w), z.device())?;
+    let x1 = z.get(k)?.squeeze(1)?.unsqueeze(0)?;
+    (x1 * t as f64)? + (x0 * (1.0 - t as f64))?
 }
 
 /// (B, 1, T, H, W): `SHAPE_WEIGHT` where the target pixel is a shape's, 1 elsewhere.
