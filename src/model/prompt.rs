@@ -38,6 +38,18 @@ pub fn max_text_len(max_seq_len: usize, n_image_tokens: usize) -> usize {
     max_seq_len.saturating_sub(n_image_tokens + 1 + 4)
 }
 
+/// The start of a text-to-image row up to its image block: BOS, the prompt (cut to
+/// `max_text_len`), `<|vision_start|>`. It is what a generation prefix cache holds, and it does
+/// not depend on the image's size.
+pub fn t2i_prefix(special: &SpecialTokens, prompt: &[u32], max_text_len: usize) -> Vec<u32> {
+    let prompt = &prompt[..prompt.len().min(max_text_len)];
+    let mut prefix = Vec::with_capacity(prompt.len() + 2);
+    prefix.push(special.bos);
+    prefix.extend_from_slice(prompt);
+    prefix.push(special.boi);
+    prefix
+}
+
 /// One text-to-image row for `prompt` (already tokenised, no special tokens).
 pub fn t2i_row(
     special: &SpecialTokens,
@@ -45,20 +57,13 @@ pub fn t2i_row(
     n_image_tokens: usize,
     max_text_len: usize,
 ) -> (Vec<u32>, Block, bool) {
-    let truncated = prompt.len() > max_text_len;
-    let prompt = &prompt[..prompt.len().min(max_text_len)];
-    let mut row = Vec::with_capacity(max_text_len + n_image_tokens + 5);
-    row.push(special.bos);
-    row.extend_from_slice(prompt);
-    row.push(special.boi);
+    let (truncated, kept) = (prompt.len() > max_text_len, prompt.len().min(max_text_len));
+    let mut row = t2i_prefix(special, prompt, max_text_len);
     let block = Block::new(row.len(), n_image_tokens + 1);
     row.extend(std::iter::repeat_n(special.img_pad, n_image_tokens + 1));
     row.push(special.eoi);
     row.push(special.eos);
-    row.extend(std::iter::repeat_n(
-        special.pad,
-        max_text_len - prompt.len(),
-    ));
+    row.extend(std::iter::repeat_n(special.pad, max_text_len - kept));
     (row, block, truncated)
 }
 

@@ -142,30 +142,29 @@ pub(crate) struct Guided<'a> {
 }
 
 impl<'a> Guided<'a> {
-    /// `negative_ids` empty = the official empty-prompt unconditional row.
+    /// `negative_ids` empty = the official empty-prompt unconditional row. Only the rows'
+    /// prefixes are cached, and they do not depend on the image size.
     pub(crate) fn new(
         pipe: &'a Pipeline,
         prompt_ids: &[u32],
         negative_ids: &[u32],
-        n_tokens: usize,
         guidance: f32,
     ) -> Result<Self> {
-        let layout = prompt::t2i_layout_against(
-            pipe.tokenizer.special(),
-            &[prompt_ids.to_vec()],
-            &[negative_ids.to_vec()],
-            n_tokens,
-            pipe.settings.max_text_len,
-        );
         // Guidance 1 is the conditional velocity alone: skip the unconditional row.
-        let prefixes = if guidance == 1.0 {
-            &layout.prefixes[..1]
+        let rows = if guidance == 1.0 {
+            &[prompt_ids][..]
         } else {
-            &layout.prefixes[..]
+            &[prompt_ids, negative_ids][..]
         };
+        let prefixes: Vec<Vec<u32>> = rows
+            .iter()
+            .map(|ids| {
+                prompt::t2i_prefix(pipe.tokenizer.special(), ids, pipe.settings.max_text_len)
+            })
+            .collect();
         Ok(Self {
             pipe,
-            prefix: pipe.model.prefill_generation(prefixes)?,
+            prefix: pipe.model.prefill_generation(&prefixes)?,
             guidance,
         })
     }
@@ -243,16 +242,8 @@ impl Denoise<'_> {
         let c = pipe.config().showo.image_latent_dim;
         let f = pipe.grid_px() as usize / pipe.config().showo.patch_size; // 8
         let (lh, lw) = (self.height as usize / f, self.width as usize / f);
-        let p = pipe.config().showo.patch_size;
-        let n_tokens = (lh / p) * (lw / p);
         let dev = pipe.device().clone();
-        let guided = Guided::new(
-            pipe,
-            &self.prompt_ids,
-            &self.negative_ids,
-            n_tokens,
-            self.guidance,
-        )?;
+        let guided = Guided::new(pipe, &self.prompt_ids, &self.negative_ids, self.guidance)?;
         let z = match &self.initial_noise {
             Some(z) if z.dims() == [1, c, lh, lw] => z.to_dtype(DType::F32)?.to_device(&dev)?,
             Some(z) => {

@@ -7,7 +7,9 @@
 
 use image::{GrayImage, RgbImage};
 
-use super::checker::{PixelRect, background_continues, detect_shapes, inpaint_ok, judge};
+use super::checker::{
+    PixelRect, background_continues, detect_shapes, inpaint_ok, judge, judge_detections,
+};
 use super::dataset::WorldDataset;
 use super::grammar::{QuestionKind, canonical_caption};
 use super::latent_probe::{self, latent_kind_probe};
@@ -133,18 +135,19 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
     let data = WorldDataset::held_out(p.native_size().0, opts.clip_frames)
         .map_err(|e| crate::pipeline::bad_setting("world", e, "a valid resolution"))?;
     let mut report = EvalReport::default();
+    let guidance = opts.guidance.unwrap_or(p.settings.guidance);
     let base = |prompt: String, seed: u64| GenerateRequest {
         prompt,
         seed,
         steps: opts.steps,
-        guidance: opts.guidance.unwrap_or(p.settings.guidance),
+        guidance,
         shift: opts.shift,
         ..Default::default()
     };
     let n = opts.samples;
     let wanted = |part: Part| opts.parts.contains(&part);
     if wanted(Part::TextToImage) {
-        text_to_image(p, &data, n, &base, &mut report, &mut log)?;
+        text_to_image(p, &data, n, &base, guidance, &mut report, &mut log)?;
     }
     if wanted(Part::ImageQa) {
         image_questions(p, &data, n, &mut report, &mut log)?;
@@ -169,6 +172,7 @@ fn text_to_image(
     data: &WorldDataset,
     n: usize,
     base: &dyn Fn(String, u64) -> GenerateRequest,
+    guidance: f32,
     report: &mut EvalReport,
     log: &mut dyn FnMut(&str),
 ) -> Result<()> {
@@ -189,7 +193,6 @@ fn text_to_image(
     ));
 
     // How plainly the latent itself carries the kind (see `latent_probe`).
-    let guidance = base(String::new(), 0).guidance;
     let probe = latent_kind_probe(p, 30 * n.min(PROBE_PICTURES), &[0.0, 0.3, 0.6], guidance)?;
     log(&format!(
         "shape kind read from the VAE latent by a linear probe: {:.1}% right \
@@ -219,13 +222,13 @@ fn text_to_image(
         let prompt = canonical_caption(&c.scene);
         let generated = Control::none(|ctl| p.generate(&base(prompt.clone(), i), ctl))?;
         let img = generated.image;
-        let j = judge(&img, &c.scene.shapes);
+        let found = detect_shapes(&img);
+        let j = judge_detections(&found, &c.scene.shapes);
         colour += usize::from(j.colour);
         shape += usize::from(j.shape);
         position += usize::from(j.position);
         count += usize::from(j.count);
         if let [asked] = c.scene.shapes.as_slice() {
-            let found = detect_shapes(&img);
             let drawn = found.first();
             kinds.add(asked.kind, drawn.map(|d| d.kind));
             let centre = drawn.map_or(asked.centre, |d| d.centroid);

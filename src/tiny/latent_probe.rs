@@ -19,6 +19,7 @@ use super::dataset::WorldDataset;
 use super::grammar::canonical_caption;
 use super::world::ShapeKind;
 use crate::pipeline::generate::{Guided, seeded_noise};
+use crate::pipeline::preview::predicted_clean;
 use crate::pipeline::{Pipeline, Result};
 
 /// Latent cells per side of the window around the shape the probe reads.
@@ -91,31 +92,22 @@ pub fn latent_kind_probe(
     let held_labels = y.i(pictures..)?;
     let accuracy = probe.accuracy(&x.i(pictures..)?, &held_labels)?;
 
-    let n_tokens = {
-        let s = &p.config().showo;
-        s.image_latent_height * s.image_latent_width
-    };
-    let mut predicted = Vec::with_capacity(times.len());
     let mut guesses: Vec<Vec<Tensor>> = vec![Vec::with_capacity(held); times.len()];
     for (seed, scene, x1, at) in &held_out {
-        let field = Guided::new(
-            p,
-            &p.prompt_ids(&canonical_caption(scene))?,
-            &[],
-            n_tokens,
-            guidance,
-        )?;
+        let field = Guided::new(p, &p.prompt_ids(&canonical_caption(scene))?, &[], guidance)?;
         let (_, c, h, w) = x1.dims4()?;
         let x0 = seeded_noise(*seed, (c, h, w), false, p.device())?;
         for (k, &t) in times.iter().enumerate() {
             let xt = ((x1 * t as f64)? + (&x0 * (1.0 - t as f64))?)?;
-            let clean = (&xt + (field.velocity(&xt, t)? * (1.0 - t as f64))?)?;
+            let clean = predicted_clean(&xt, &field.velocity(&xt, t)?, t)?;
             guesses[k].push(window(&clean, *at)?);
         }
     }
-    for (&t, rows) in times.iter().zip(&guesses) {
-        predicted.push((t, probe.accuracy(&Tensor::stack(rows, 0)?, &held_labels)?));
-    }
+    let predicted = times
+        .iter()
+        .zip(&guesses)
+        .map(|(&t, rows)| Ok((t, probe.accuracy(&Tensor::stack(rows, 0)?, &held_labels)?)))
+        .collect::<Result<Vec<_>>>()?;
     Ok(LatentProbe {
         accuracy,
         fitted: pictures,

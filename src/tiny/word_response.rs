@@ -33,10 +33,6 @@ pub struct WordResponse {
 pub fn kind_word_response(p: &Pipeline, scenes: usize, times: &[f32]) -> Result<Vec<WordResponse>> {
     let data = WorldDataset::held_out(p.native_size().0, 9)
         .map_err(|e| crate::pipeline::bad_setting("world", e, "a valid resolution"))?;
-    let n_tokens = {
-        let s = &p.config().showo;
-        s.image_latent_height * s.image_latent_width
-    };
     let mut sums = vec![(0.0f64, 0.0f64); times.len()];
     let mut seen = 0;
     for i in 0.. {
@@ -55,20 +51,8 @@ pub fn kind_word_response(p: &Pipeline, scenes: usize, times: &[f32]) -> Result<
         let x1_twin = p.encode_image(&twin.render(c.image.width()))?;
         let delta = (&x1 - &x1_twin)?;
         let delta_norm = norm(&delta)?;
-        let own = Guided::new(
-            p,
-            &p.prompt_ids(&canonical_caption(&c.scene))?,
-            &[],
-            n_tokens,
-            1.0,
-        )?;
-        let other = Guided::new(
-            p,
-            &p.prompt_ids(&canonical_caption(&twin))?,
-            &[],
-            n_tokens,
-            1.0,
-        )?;
+        let own = Guided::new(p, &p.prompt_ids(&canonical_caption(&c.scene))?, &[], 1.0)?;
+        let other = Guided::new(p, &p.prompt_ids(&canonical_caption(&twin))?, &[], 1.0)?;
         let x0 = seeded_noise(
             i,
             delta.dims4().map(|d| (d.1, d.2, d.3))?,

@@ -33,8 +33,10 @@ use super::unified::rng;
 use crate::model::vae::{VaeConfig, WanVae};
 use crate::pipeline::Pipeline;
 use crate::pipeline::generate::Guided;
+use crate::pipeline::preview::predicted_clean;
 use crate::pipeline::sampler::{euler, time_grid};
 use crate::tiny::dataset::WorldDataset;
+use crate::tiny::eval::EvalOptions;
 use crate::tiny::grammar::canonical_caption;
 
 /// Weight of a pixel of a shape (chroma over `SHAPE_CHROMA`) against a background pixel's 1.
@@ -49,10 +51,8 @@ const PREDICTED_PICTURES: u64 = 700_000_000;
 /// last Euler step returns the prediction at its last grid point (t = 0.86 at 20 steps on the
 /// shift-3 grid, 0.94 at 49), reached along the model's own, less exact path.
 const PREDICTED_T: (f32, f32) = (0.5, 0.95);
-/// With `decoder_flow_tail`, the sampler's grid the tail is run on: `eval-tiny`'s 20 steps.
-const TAIL_STEPS: usize = 20;
-const TAIL_SHIFT: f32 = 3.0;
-/// ... from a start drawn in this range (the tail is the grid's points past it).
+/// With `decoder_flow_tail`, the sampler runs `eval-tiny`'s grid from a start drawn in this
+/// range (the tail is the grid's points past it).
 const TAIL_START: (f32, f32) = (0.3, 0.7);
 
 /// One decoder-only stage: its progress name, its loss series `<name>_l1` in `curves.csv` and
@@ -130,9 +130,8 @@ fn run_stage(
     }
     // Phase 3 keeps the noise stream it always had.
     let mut r = rng(opts.seed ^ 0xDEC0 ^ (stage.first_picture - REFINE_PICTURES));
-    let mut r_predicted = rng(opts.seed ^ 0xF10E);
-    let predictions = (stage.predicted_batch > 0)
-        .then(|| FlowPredictions::load(&opts.out, dev))
+    let mut predictions = (stage.predicted_batch > 0)
+        .then(|| FlowPredictions::load(stage, opts, dev))
         .transpose()?;
     let series = format!("{}_l1", stage.name);
     let predicted_series = format!("{}_predicted_l1", stage.name);
@@ -145,26 +144,8 @@ fn run_stage(
         let z = (&z + leveled_noise(&z, max_noise, &mut r)?)?;
         let (rec, mut loss) = reconstruction_loss(&vae.decode_unclamped(&z)?, &x)?;
         let mut vals = vec![(series.as_str(), rec.to_scalar::<f32>()? as f64)];
-        if let Some(flow) = &predictions {
-            let first = PREDICTED_PICTURES + (step * stage.predicted_batch) as u64;
-            let pictures: Vec<_> = (first..first + stage.predicted_batch as u64)
-                .map(|i| data.captioned_image(i))
-                .collect();
-            let x = pixels(&pictures.iter().map(|c| &c.image).collect::<Vec<_>>(), dev)?;
-            let z = vae.encode_detailed(&x)?.mu.detach(); // (B, C, 1, h, w)
-            // A dropped caption (empty) would ask for the unconditional picture instead.
-            let captions: Vec<String> = pictures
-                .iter()
-                .map(|c| match c.caption.is_empty() {
-                    true => canonical_caption(&c.scene),
-                    false => c.caption.clone(),
-                })
-                .collect();
-            let predicted = match stage.predicted_by_tail {
-                true => flow.sample_tail(&z, &captions, &mut r_predicted)?,
-                false => flow.predict(&z, &captions, &mut r_predicted)?,
-            };
-            let (rec, l) = reconstruction_loss(&vae.decode_unclamped(&predicted)?, &x)?;
+        if let Some(flow) = &mut predictions {
+            let (rec, l) = flow.reconstruction_loss(&vae, data, step)?;
             loss = (loss + l)?;
             vals.push((predicted_series.as_str(), rec.to_scalar::<f32>()? as f64));
         }
@@ -194,46 +175,88 @@ fn reconstruction_loss(recon: &Tensor, x: &Tensor) -> Result<(Tensor, Tensor)> {
     Ok((rec, loss))
 }
 
-/// The phase-2 model, frozen, as phase 3 asks it for predictions of whole pictures.
+/// The phase-2 model, frozen, and what phase 3 asks of it: whole pictures decoded from its own
+/// predictions.
 struct FlowPredictions {
     pipe: Pipeline,
+    /// Pictures a step.
+    batch: usize,
+    /// Predictions from a sampler run's end (`sample_tail`) instead of one step (`predict`).
+    by_tail: bool,
+    r: ChaCha8Rng,
 }
 
 impl FlowPredictions {
-    /// The finished phase-2 model in `out` (its VAE is only loaded, never used).
-    fn load(out: &std::path::Path, dev: &Device) -> anyhow::Result<Self> {
+    /// The finished phase-2 model in `opts.out` (its VAE is only loaded, never used).
+    fn load(stage: &Stage, opts: &TrainOptions, dev: &Device) -> anyhow::Result<Self> {
         Ok(Self {
-            pipe: Pipeline::load(out, dev, DType::F32)?,
+            pipe: Pipeline::load(&opts.out, dev, DType::F32)?,
+            batch: stage.predicted_batch,
+            by_tail: stage.predicted_by_tail,
+            r: rng(opts.seed ^ 0xF10E),
         })
+    }
+
+    /// Step `step`'s pictures decoded by `vae` from the model's predictions of their latents:
+    /// the shape-weighted L1 and the whole loss, as `reconstruction_loss`.
+    fn reconstruction_loss(
+        &mut self,
+        vae: &WanVae,
+        data: &WorldDataset,
+        step: usize,
+    ) -> anyhow::Result<(Tensor, Tensor)> {
+        let first = PREDICTED_PICTURES + (step * self.batch) as u64;
+        let pictures: Vec<_> = (first..first + self.batch as u64)
+            .map(|i| data.captioned_image(i))
+            .collect();
+        let x = pixels(
+            &pictures.iter().map(|c| &c.image).collect::<Vec<_>>(),
+            self.pipe.device(),
+        )?;
+        let z = vae.encode_detailed(&x)?.mu.detach(); // (B, C, 1, h, w)
+        // A dropped caption (empty) would ask for the unconditional picture instead.
+        let captions: Vec<String> = pictures
+            .iter()
+            .map(|c| match c.caption.is_empty() {
+                true => canonical_caption(&c.scene),
+                false => c.caption.clone(),
+            })
+            .collect();
+        let predicted = match self.by_tail {
+            true => self.sample_tail(&z, &captions)?,
+            false => self.predict(&z, &captions)?,
+        };
+        Ok(reconstruction_loss(&vae.decode_unclamped(&predicted)?, &x)?)
     }
 
     /// Per picture of normalised latents `z` (B, C, 1, h, w) and its caption, the clean latent
     /// the flow model predicts, at its own guidance, from a point x_t = t z + (1 - t) noise of
     /// its path (t drawn in `PREDICTED_T`): x_t + (1 - t) v(x_t, t), (B, C, 1, h, w), detached.
-    fn predict(&self, z: &Tensor, captions: &[String], r: &mut ChaCha8Rng) -> Result<Tensor> {
+    fn predict(&mut self, z: &Tensor, captions: &[String]) -> anyhow::Result<Tensor> {
         let mut out = Vec::with_capacity(captions.len());
         for (k, caption) in captions.iter().enumerate() {
-            let field = self.field(caption)?;
-            let t = r.random_range(PREDICTED_T.0..PREDICTED_T.1);
-            let xt = noised(z, k, t, r)?;
-            let v = field.velocity(&xt, t)?;
-            out.push((xt + (v * (1.0 - t as f64))?)?.unsqueeze(2)?);
+            let field = caption_field(&self.pipe, caption)?;
+            let t = self.r.random_range(PREDICTED_T.0..PREDICTED_T.1);
+            let xt = noised(z, k, t, &mut self.r)?;
+            let clean = predicted_clean(&xt, &field.velocity(&xt, t)?, t)?;
+            out.push(clean.unsqueeze(2)?);
         }
         Ok(Tensor::cat(&out, 0)?.detach())
     }
 
-    /// As `predict`, but the end of the sampler's run over the points of its grid (20 steps,
-    /// shift 3, at the model's guidance) past a start t drawn in `TAIL_START`, from
+    /// As `predict`, but the end of the sampler's run over the points of `eval-tiny`'s grid
+    /// (at the model's guidance) past a start t drawn in `TAIL_START`, from
     /// x_t = t z + (1 - t) noise: the latents a generation ends in, through the model's own
     /// path, of pictures whose truth is known.
-    fn sample_tail(&self, z: &Tensor, captions: &[String], r: &mut ChaCha8Rng) -> Result<Tensor> {
-        let grid = time_grid(TAIL_STEPS + 1, TAIL_SHIFT);
+    fn sample_tail(&mut self, z: &Tensor, captions: &[String]) -> anyhow::Result<Tensor> {
+        let eval = EvalOptions::default();
+        let grid = time_grid(eval.steps + 1, eval.shift);
         let mut out = Vec::with_capacity(captions.len());
         for (k, caption) in captions.iter().enumerate() {
-            let field = self.field(caption)?;
-            let start = r.random_range(TAIL_START.0..TAIL_START.1);
+            let field = caption_field(&self.pipe, caption)?;
+            let start = self.r.random_range(TAIL_START.0..TAIL_START.1);
             let tail: Vec<f32> = grid.iter().copied().filter(|&t| t >= start).collect();
-            let xt = noised(z, k, tail[0], r)?;
+            let xt = noised(z, k, tail[0], &mut self.r)?;
             let end = euler(
                 xt,
                 &tail,
@@ -241,22 +264,21 @@ impl FlowPredictions {
                 |_| Ok(None),
                 || false,
             )?
-            .map_err(|stop| candle_core::Error::Msg(format!("{stop:?}")))?;
+            .map_err(|stop| anyhow::anyhow!("{stop:?}"))?;
             out.push(end.unsqueeze(2)?);
         }
         Ok(Tensor::cat(&out, 0)?.detach())
     }
+}
 
-    /// The guided velocity field of one caption at the model's own guidance.
-    fn field(&self, caption: &str) -> Result<Guided<'_>> {
-        let p = &self.pipe;
-        let n_tokens = {
-            let s = &p.config().showo;
-            s.image_latent_height * s.image_latent_width
-        };
-        let ids = p.prompt_ids(caption).map_err(candle_core::Error::wrap)?;
-        Guided::new(p, &ids, &[], n_tokens, p.settings.guidance).map_err(candle_core::Error::wrap)
-    }
+/// The guided velocity field of one caption at the model's own guidance.
+fn caption_field<'p>(p: &'p Pipeline, caption: &str) -> anyhow::Result<Guided<'p>> {
+    Ok(Guided::new(
+        p,
+        &p.prompt_ids(caption)?,
+        &[],
+        p.settings.guidance,
+    )?)
 }
 
 /// Picture `k` of `z` (B, C, 1, h, w) at time t of a fresh noise path: t z + (1 - t) noise,
