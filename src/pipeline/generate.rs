@@ -20,7 +20,7 @@ use crate::model::prompt;
 use crate::model::showo2::GenerationPrefix;
 
 use super::preview::{self, PreviewOptions};
-use super::sampler::{Stop, cfg_combine, euler, time_grid};
+use super::sampler::{Stop, cfg_combine, euler, on_path, time_grid};
 use super::{Pipeline, PipelineError, Result, bad_setting};
 
 /// A text-to-image job.
@@ -267,7 +267,7 @@ impl Denoise<'_> {
                 for t in &mut grid {
                     *t = start + (1.0 - start) * *t;
                 }
-                ((&b.known * start as f64)? + (&z * (1.0 - start) as f64)?)?
+                on_path(&b.known, &z, start)?
             }
             _ => z.clone(),
         };
@@ -368,7 +368,7 @@ fn to_candle(e: PipelineError) -> candle_core::Error {
 /// x ← m·x + (1 − m)·(t·known + (1 − t)·ε): the known region forward-noised to time t with the
 /// run's own initial noise ε (so at t = 1 it is exactly `known`).
 fn blend_known(x: &Tensor, b: &Blend, eps: &Tensor, t: f32) -> candle_core::Result<Tensor> {
-    let noised = ((&b.known * t as f64)? + (eps * (1.0 - t) as f64)?)?;
+    let noised = on_path(&b.known, eps, t)?;
     let keep = b.mask.ones_like()?.sub(&b.mask)?;
     x.broadcast_mul(&b.mask)?.add(&noised.broadcast_mul(&keep)?)
 }

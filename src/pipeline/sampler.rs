@@ -57,6 +57,12 @@ pub struct StepInfo<'a> {
     pub x_next: &'a Tensor,
 }
 
+/// x_t = t·data + (1 − t)·noise: the point at time t of the straight path the model's velocity
+/// follows (t = 0 noise, t = 1 data).
+pub fn on_path(data: &Tensor, noise: &Tensor, t: f32) -> Result<Tensor> {
+    (data * t as f64)? + (noise * (1.0 - t as f64))?
+}
+
 /// Why sampling stopped early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {

@@ -240,7 +240,8 @@ fn text_to_image(
     }
     log(&format!(
         "text-to-image: colour {colour}/{n}, shape {shape}/{n}, position {position}/{n}, \
-         as many shapes as asked (no stray blobs) {count}/{n} (VAE round trip of the true pictures: colour {vae_colour}/{n}, shape {vae_shape}/{n})"
+         as many shapes as asked (no stray blobs) {count}/{n} \
+         (VAE round trip of the true pictures: colour {vae_colour}/{n}, shape {vae_shape}/{n})"
     ));
     log(&format!(
         "one-shape prompts, asked -> drawn: {}",

@@ -20,6 +20,7 @@ use super::grammar::canonical_caption;
 use super::world::ShapeKind;
 use crate::pipeline::generate::{Guided, seeded_noise};
 use crate::pipeline::preview::predicted_clean;
+use crate::pipeline::sampler::on_path;
 use crate::pipeline::{Pipeline, Result};
 
 /// Latent cells per side of the window around the shape the probe reads.
@@ -98,7 +99,7 @@ pub fn latent_kind_probe(
         let (_, c, h, w) = x1.dims4()?;
         let x0 = seeded_noise(*seed, (c, h, w), false, p.device())?;
         for (k, &t) in times.iter().enumerate() {
-            let xt = ((x1 * t as f64)? + (&x0 * (1.0 - t as f64))?)?;
+            let xt = on_path(x1, &x0, t)?;
             let clean = predicted_clean(&xt, &field.velocity(&xt, t)?, t)?;
             guesses[k].push(window(&clean, *at)?);
         }

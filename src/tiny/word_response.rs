@@ -15,6 +15,7 @@ use super::dataset::WorldDataset;
 use super::grammar::canonical_caption;
 use super::world::ShapeKind;
 use crate::pipeline::generate::{Guided, seeded_noise};
+use crate::pipeline::sampler::on_path;
 use crate::pipeline::{Pipeline, Result};
 
 /// Mean response at one time over the probed scenes.
@@ -60,7 +61,7 @@ pub fn kind_word_response(p: &Pipeline, scenes: usize, times: &[f32]) -> Result<
             p.device(),
         )?;
         for (k, &t) in times.iter().enumerate() {
-            let xt = ((&x1 * t as f64)? + (&x0 * (1.0 - t as f64))?)?;
+            let xt = on_path(&x1, &x0, t)?;
             let dv = ((own.velocity(&xt, t)? - other.velocity(&xt, t)?)? * (1.0 - t as f64))?;
             let dv_norm = norm(&dv)?;
             let dot = (&dv * &delta)?.sum_all()?.to_scalar::<f32>()? as f64;

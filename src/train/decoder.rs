@@ -34,7 +34,7 @@ use crate::model::vae::{VaeConfig, WanVae};
 use crate::pipeline::Pipeline;
 use crate::pipeline::generate::Guided;
 use crate::pipeline::preview::predicted_clean;
-use crate::pipeline::sampler::{euler, time_grid};
+use crate::pipeline::sampler::{euler, on_path, time_grid};
 use crate::tiny::dataset::WorldDataset;
 use crate::tiny::eval::EvalOptions;
 use crate::tiny::grammar::canonical_caption;
@@ -287,8 +287,7 @@ fn noised(z: &Tensor, k: usize, t: f32, r: &mut ChaCha8Rng) -> Result<Tensor> {
     let (_, c, _, h, w) = z.dims5()?;
     let noise: Vec<f32> = (0..c * h * w).map(|_| StandardNormal.sample(r)).collect();
     let x0 = Tensor::from_vec(noise, (1, c, h, w), z.device())?;
-    let x1 = z.get(k)?.squeeze(1)?.unsqueeze(0)?;
-    (x1 * t as f64)? + (x0 * (1.0 - t as f64))?
+    on_path(&z.get(k)?.squeeze(1)?.unsqueeze(0)?, &x0, t)
 }
 
 /// (B, 1, T, H, W): `SHAPE_WEIGHT` where the target pixel is a shape's, 1 elsewhere.
