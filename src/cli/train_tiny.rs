@@ -18,8 +18,8 @@ pub struct TrainTinyArgs {
     /// Unified-model training steps.
     #[arg(long)]
     steps: Option<usize>,
-    /// Latent patch side of the unified model: 2 (default, as the official checkpoints) or 1
-    /// (four times the image tokens; an experiment, README).
+    /// Latent patch side of the unified model: 1 (default since v9: one token per latent cell)
+    /// or 2 (as the released checkpoints; the built-in model up to v8, README).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=2))]
     patch_size: Option<u64>,
     /// Text-to-image rows per unified step.

@@ -139,6 +139,10 @@ pub struct HeadGeometry {
     pub t2i_min_seq: u64,
     /// Prompt and answer budget of a chat turn.
     pub chat_text_tokens: u64,
+    /// Latent cells per image token side (`config.json` `patch_size`): 2 for the released
+    /// checkpoints, so a token covers 16 px.
+    #[serde(default = "HeadGeometry::released_patch")]
+    pub latent_patch: u64,
 }
 
 impl HeadGeometry {
@@ -153,7 +157,12 @@ impl HeadGeometry {
         t2i_text_tokens: 256,
         t2i_min_seq: 1024,
         chat_text_tokens: 400,
+        latent_patch: 2,
     };
+
+    fn released_patch() -> u64 {
+        Self::SHOWO2.latent_patch
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash)]

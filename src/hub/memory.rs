@@ -152,7 +152,8 @@ impl Workload {
 
     /// (batch, sequence length, image tokens per frame)
     fn shape(self, h: HeadGeometry) -> (u64, u64, u64) {
-        let grid = (self.resolution() / 16).max(1) as u64; // VAE 8x, patch 2
+        // VAE 8x, then `latent_patch` cells a token.
+        let grid = (self.resolution() as u64 / (8 * h.latent_patch.max(1))).max(1);
         let image_tokens = grid * grid;
         match self {
             Self::TextToImage { .. } => (

@@ -13,6 +13,7 @@ use super::checker::{
 use super::dataset::WorldDataset;
 use super::grammar::{QuestionKind, canonical_caption};
 use super::latent_probe::{self, latent_kind_probe};
+use super::noise_kept::{self, noise_kept};
 use super::shape_survival::{self, shape_survival};
 use super::word_response::{self, kind_word_response};
 use super::world::{Colour, Scene, ShapeKind};
@@ -182,6 +183,14 @@ fn text_to_image(
         "kind-word response ({} circle/square scenes): {}",
         response.first().map_or(0, |r| r.scenes),
         word_response::summary(&response)
+    ));
+
+    // Whether the flow model removes its start noise at all (see `noise_kept`).
+    let kept = noise_kept(p, n.min(PROBE_PICTURES), &[0.1, 0.3, 0.5, 0.7, 0.9])?;
+    log(&format!(
+        "start noise left in the flow model's clean prediction ({} pictures, no guidance): {}",
+        kept.first().map_or(0, |r| r.pictures),
+        noise_kept::summary(&kept)
     ));
 
     // Where shapes are lost: the true pictures denoised from partial noise (see

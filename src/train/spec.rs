@@ -1,20 +1,25 @@
 //! The built-in model's architecture: Show-o2 shrunk (same modules, same code path), sized to
-//! train on a 2-core CPU in under two hours at 64x64 px (8x8 latents, a 4x4 token grid; or 8x8
-//! tokens with `--patch-size 1`).
+//! train on a 2-core CPU in under two hours at 64x64 px (8x8 latents, one token per latent cell
+//! since v9; a 4x4 token grid with `--patch-size 2`, as the released checkpoints' patches).
 
 use crate::model::config::{
     FlowHeadConfig, Qwen2Config, Showo2Config, ShowoJson, SiglipVisionConfig,
 };
 
-/// Latent patch side of the built-in model (`train-tiny --patch-size` overrides it).
-pub const BUILTIN_PATCH: usize = 2;
+/// Latent patch side of the built-in model (`train-tiny --patch-size` overrides it). 1 since
+/// v9: the official unpatchify hands token k's output to the raster cells 4k..4k+3, not to the
+/// 2x2 patch token k was made from (`model::showo2::unpatchify`), and a model this small never
+/// learnt to route each cell's noise back through attention, so at patch 2 it kept nine tenths
+/// of its start noise in every picture (`tiny::noise_kept`). At patch 1 unpatchify is the
+/// identity.
+pub const BUILTIN_PATCH: usize = 1;
 
 /// The patch sides the 8x8 latent of a 64 px picture divides into.
 pub const PATCH_SIZES: [usize; 2] = [1, 2];
 
-/// Tokens per side of each clip frame the LLM sees, at either patch size: the native grid at
-/// patch 2; a patch-1 model fuses each frame at 8x8 and pools it to 4x4, as the official model
-/// pools 27x27 frames to 14x14, so a clip costs the LLM the same either way.
+/// Tokens per side of each clip frame the LLM sees, at either patch size: a patch-1 model (the
+/// built-in one) fuses each frame at 8x8 and pools it to 4x4, as the official model pools 27x27
+/// frames to 14x14; at patch 2 it is the native grid. A clip costs the LLM the same either way.
 pub const CLIP_FRAME_GRID: usize = 4;
 
 /// The built-in architecture over a `vocab`-word vocabulary.

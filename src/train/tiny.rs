@@ -46,9 +46,9 @@ pub struct TrainOptions {
     /// Side of the square crops the VAE trains on.
     pub vae_crop: u32,
     pub steps: usize,
-    /// Latent patch side of the unified model: 2 as the official checkpoints (and the shipped
-    /// recipe); 1 gives four times the image tokens at 64 px, so a shape spans a few tokens
-    /// instead of one or two (an experiment, README).
+    /// Latent patch side of the unified model: 1 for the shipped recipe since v9 (one token per
+    /// latent cell, where the official unpatchify is the identity; see `spec::BUILTIN_PATCH`);
+    /// 2 as the released checkpoints (v8 and before).
     pub patch_size: usize,
     pub t2i_batch: usize,
     pub qa_batch: usize,
@@ -98,10 +98,10 @@ impl TrainOptions {
             vae_steps: 3500,
             vae_batch: 8,
             vae_crop: 32,
-            steps: 15000,
+            steps: 5000,
             patch_size: super::spec::BUILTIN_PATCH,
             t2i_batch: 16,
-            qa_batch: 8,
+            qa_batch: 12,
             clip_batch: 4,
             clip_frames_seen: 5,
             lr: 1e-3,
@@ -111,7 +111,7 @@ impl TrainOptions {
             vae_lr: 1e-3,
             vae_kind_weight: 0.1,
             vae_latent_noise: 0.3,
-            decoder_steps: 3000,
+            decoder_steps: 2500,
             decoder_flow_batch: 4,
             decoder_flow_tail: false,
             polish_steps: 0,
