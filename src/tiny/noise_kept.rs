@@ -105,10 +105,10 @@ mod tests {
     fn the_share_of_noise_left_is_read_back() {
         let dev = Device::Cpu;
         let noise = Tensor::new(&[1.0f32, -2.0, 0.5, 3.0], &dev).unwrap();
-        let guess_error = Tensor::new(&[0.2f32, 0.1, -0.4, 0.0], &dev).unwrap();
+        let guess_error = Tensor::new(&[0.2f32, 0.1, 0.0, 0.0], &dev).unwrap();
         let t = 0.3;
         // A model that leaves 80% of the noise in, plus an error of its guess that is
-        // orthogonal to the noise (0.2 - 0.2 - 0.2 + 0 = 0).
+        // orthogonal to the noise (1 x 0.2 - 2 x 0.1 = 0).
         let error = ((&noise * (0.8 * (1.0 - t as f64))).unwrap() + &guess_error).unwrap();
         let (kept, rms) = noise_share(&error, &noise, t).unwrap();
         assert!((kept - 0.8).abs() < 1e-5, "{kept}");
