@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Retrains the built-in model from scratch with train-tiny's default recipe and seed, then
 # compares every file it writes with the shipped one in assets/tiny (all but model_id.txt, which
-# names the release). About 1 h 35 min of training on 2 cores for v9 (phase 1 15 min as
-# measured for v7, phases 2 and 3 measured at 1 h 19 min 32 s with evaluations beside them).
+# names the release). About 1 h 34 min of training on 2 cores for v9 (phase 1 measured at
+# 14 min 07 s, phases 2 and 3 at 1 h 19 min 32 s with evaluations beside them).
 # Exit status 0 only when all are identical.
 #
 #   scripts/reproduce-tiny.sh [OUT_DIR]     (default: a new temporary folder; an existing run's
