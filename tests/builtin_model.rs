@@ -104,11 +104,13 @@ const MINIMUM_ON_THE_SUBSET: [(&str, f64); 7] = [
 /// t = 0.3 (v8, 40 pictures); the patch-1 v9 keeps 0.06 at t = 0.3 and 0.09 at t = 0.5.
 #[test]
 fn builtin_model_removes_its_start_noise() {
+    use showo::tiny::dataset::WorldDataset;
     use showo::tiny::noise_kept::noise_kept;
 
     let dir = showo::assets::builtin_model_dir().expect("assets/tiny is part of the repository");
     let p = Pipeline::load(&dir, &Device::Cpu, DType::F32).unwrap_or_else(|e| panic!("{e}"));
-    let rows = noise_kept(&p, 4, &[0.3, 0.5]).unwrap();
+    let held_out = WorldDataset::held_out(p.native_size().0, 9).unwrap();
+    let rows = noise_kept(&p, &held_out, 4, &[0.3, 0.5]).unwrap();
     for r in rows {
         eprintln!(
             "t = {}: kept {:.3}, rms error {:.3}",

@@ -83,8 +83,8 @@ fn run_model(args: BenchArgs) -> Result<()> {
         vec![Block::new(prompt.len() + 2, n_img + 1)],
         vec![Block::new(2, n_img + 1)],
     ];
-    let p = cfg.showo.patch_size;
-    let x = Tensor::randn(0f32, 1.0, (2, c, p * gh, p * gw), &dev)?;
+    let (lh, lw) = cfg.native_latent();
+    let x = Tensor::randn(0f32, 1.0, (2, c, lh, lw), &dev)?;
     let t = Tensor::new(&[0.3f32, 0.3], &dev)?;
     println!(
         "sequence: {} tokens per row, {n_img} image tokens, CFG batch 2",

@@ -143,7 +143,8 @@ fn run_1_5b(catalog: &Catalog, grid: usize) -> Result<Run> {
     cond.push(boi);
     let prefix = model.prefill_generation(&[cond, vec![bos, boi]])?;
     let c = cfg.showo.image_latent_dim;
-    let x = Tensor::randn(0f32, 1.0, (2, c, 2 * grid, 2 * grid), &dev)?;
+    let (lh, lw) = cfg.native_latent();
+    let x = Tensor::randn(0f32, 1.0, (2, c, lh, lw), &dev)?;
     let v = model.velocity(&prefix, &x, &Tensor::new(&[0.3f32, 0.3], &dev)?)?;
     drop(prefix);
     let latent = v.narrow(0, 0, 1)?.unsqueeze(2)?;

@@ -61,7 +61,7 @@ pub fn run(args: PreviewBenchArgs) -> Result<()> {
     let cfg = s.model.config().clone();
     let (gh, gw) = cfg.native_grid();
     let c = cfg.showo.image_latent_dim;
-    let (lh, lw) = (gh * cfg.showo.patch_size, gw * cfg.showo.patch_size);
+    let (lh, lw) = cfg.native_latent();
     let (ph, pw) = cfg.native_pixels();
     println!("model: {} on {:?} ({dtype:?})", s.label, args.device);
     println!(

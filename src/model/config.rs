@@ -335,6 +335,13 @@ impl Showo2Config {
         8 * self.showo.patch_size
     }
 
+    /// Native latent size in cells (height, width): the token grid times the patch side.
+    pub fn native_latent(&self) -> (usize, usize) {
+        let (h, w) = self.native_grid();
+        let p = self.showo.patch_size;
+        (h * p, w * p)
+    }
+
     /// Native image size in pixels (height, width).
     pub fn native_pixels(&self) -> (usize, usize) {
         let (h, w) = self.native_grid();

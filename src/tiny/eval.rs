@@ -186,7 +186,7 @@ fn text_to_image(
     ));
 
     // Whether the flow model removes its start noise at all (see `noise_kept`).
-    let kept = noise_kept(p, n.min(PROBE_PICTURES), &[0.1, 0.3, 0.5, 0.7, 0.9])?;
+    let kept = noise_kept(p, data, n.min(PROBE_PICTURES), &[0.1, 0.3, 0.5, 0.7, 0.9])?;
     log(&format!(
         "start noise left in the flow model's clean prediction ({} pictures, no guidance): {}",
         kept.first().map_or(0, |r| r.pictures),

@@ -17,6 +17,7 @@ use candle_core::Tensor;
 
 use super::dataset::WorldDataset;
 use super::grammar::canonical_caption;
+use super::word_response::dot;
 use crate::pipeline::generate::{Guided, seeded_noise};
 use crate::pipeline::preview::predicted_clean;
 use crate::pipeline::sampler::on_path;
@@ -36,11 +37,15 @@ pub struct NoiseKept {
     pub pictures: usize,
 }
 
-/// `NoiseKept` at each of `times` over the first `pictures` held-out text-to-image pictures,
-/// each under its own caption without guidance (the conditional velocity alone).
-pub fn noise_kept(p: &Pipeline, pictures: usize, times: &[f32]) -> Result<Vec<NoiseKept>> {
-    let data = WorldDataset::held_out(p.native_size().0, 9)
-        .map_err(|e| crate::pipeline::bad_setting("world", e, "a valid resolution"))?;
+/// `NoiseKept` at each of `times` over the first `pictures` text-to-image pictures of `data`
+/// (held-out ones in `eval-tiny`), each under its own caption without guidance (the
+/// conditional velocity alone).
+pub fn noise_kept(
+    p: &Pipeline,
+    data: &WorldDataset,
+    pictures: usize,
+    times: &[f32],
+) -> Result<Vec<NoiseKept>> {
     let mut sums = vec![(0.0f64, 0.0f64); times.len()];
     for i in 0..pictures as u64 {
         let c = data.captioned_image(i);
@@ -73,9 +78,6 @@ pub fn noise_kept(p: &Pipeline, pictures: usize, times: &[f32]) -> Result<Vec<No
 /// (k, rms): the least-squares k in `error` ≈ k·(1-t)·`noise`, and the root-mean-square of
 /// `error`.
 pub fn noise_share(error: &Tensor, noise: &Tensor, t: f32) -> candle_core::Result<(f64, f64)> {
-    let dot = |a: &Tensor, b: &Tensor| -> candle_core::Result<f64> {
-        Ok((a * b)?.sum_all()?.to_scalar::<f32>()? as f64)
-    };
     let along = dot(error, noise)?;
     let noise_sq = dot(noise, noise)?.max(1e-12);
     let kept = along / noise_sq / (1.0 - t as f64).max(1e-6);

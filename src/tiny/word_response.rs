@@ -64,9 +64,8 @@ pub fn kind_word_response(p: &Pipeline, scenes: usize, times: &[f32]) -> Result<
             let xt = on_path(&x1, &x0, t)?;
             let dv = ((own.velocity(&xt, t)? - other.velocity(&xt, t)?)? * (1.0 - t as f64))?;
             let dv_norm = norm(&dv)?;
-            let dot = (&dv * &delta)?.sum_all()?.to_scalar::<f32>()? as f64;
             sums[k].0 += dv_norm / delta_norm.max(1e-9);
-            sums[k].1 += dot / (dv_norm * delta_norm).max(1e-9);
+            sums[k].1 += dot(&dv, &delta)? / (dv_norm * delta_norm).max(1e-9);
         }
         seen += 1;
     }
@@ -84,7 +83,12 @@ pub fn kind_word_response(p: &Pipeline, scenes: usize, times: &[f32]) -> Result<
 }
 
 fn norm(x: &Tensor) -> candle_core::Result<f64> {
-    Ok(x.sqr()?.sum_all()?.to_scalar::<f32>()?.sqrt() as f64)
+    Ok(dot(x, x)?.sqrt())
+}
+
+/// Sum of the element-wise product, as f64 (the probes' inner product of two latents).
+pub(super) fn dot(a: &Tensor, b: &Tensor) -> candle_core::Result<f64> {
+    Ok((a * b)?.sum_all()?.to_scalar::<f32>()? as f64)
 }
 
 /// One log line: "t=0.10 gain 0.14 cos 0.04, …".
