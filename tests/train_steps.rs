@@ -327,6 +327,33 @@ fn train_tiny_runs_every_phase_and_resumes() {
     }
 }
 
+/// Clip settings a frame cannot honour are refused before anything is written, naming the
+/// setting and what it may be.
+#[test]
+fn train_tiny_refuses_clip_settings_it_cannot_honour() {
+    use showo::train::tiny::{TrainOptions, run};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let cases: [(usize, usize, usize, &str); 3] = [
+        (1, 9, 3, "clip_grid 9: expected 1..=8"),
+        (2, 8, 3, "clip_grid 8: expected 1..=4"),
+        (1, 8, 1, "clip_frames_seen 1: expected at least 2"),
+    ];
+    for (patch, grid, frames, expected) in cases {
+        let mut opts = TrainOptions::new(out.clone());
+        (opts.patch_size, opts.clip_grid, opts.clip_frames_seen) = (patch, grid, frames);
+        let err =
+            run(&opts, &mut |_: &str,
+                             _: usize,
+                             _: usize,
+                             _: &[(&str, f64)]| {})
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(expected), "{err}");
+        assert!(!out.exists(), "a refused run wrote {}", out.display());
+    }
+}
+
 /// The shape-weighted flow loss: uniform weights give exactly the plain loss; weights that
 /// favour one cell make that cell's error count more.
 #[test]

@@ -31,6 +31,13 @@ pub struct TrainTinyArgs {
     /// Clip-question rows per unified step.
     #[arg(long)]
     clip_batch: Option<usize>,
+    /// Frames of each clip the model sees (uniformly spaced, first and last included).
+    #[arg(long)]
+    clip_frames: Option<usize>,
+    /// Tokens per side of each clip frame (4 = v9's 2x2 pooling, the default; 8 = unpooled at
+    /// patch 1).
+    #[arg(long)]
+    clip_grid: Option<usize>,
     /// Peak learning rate of the unified phase.
     #[arg(long)]
     lr: Option<f64>,
@@ -100,6 +107,11 @@ pub fn run(args: TrainTinyArgs) -> Result<()> {
     opts.t2i_batch = args.t2i_batch.unwrap_or(opts.t2i_batch);
     opts.qa_batch = args.qa_batch.unwrap_or(opts.qa_batch);
     opts.clip_batch = args.clip_batch.unwrap_or(opts.clip_batch);
+    opts.clip_frames_seen = args.clip_frames.unwrap_or(opts.clip_frames_seen);
+    // At patch 2 a frame is fused at 4x4, which is then also the default grid.
+    opts.clip_grid = args
+        .clip_grid
+        .unwrap_or(opts.clip_grid.min(8 / opts.patch_size));
     opts.lr = args.lr.unwrap_or(opts.lr);
     opts.flow_shape_weight = args.flow_shape_weight.unwrap_or(opts.flow_shape_weight);
     opts.vae_kind_weight = args.vae_kind_weight.unwrap_or(opts.vae_kind_weight);

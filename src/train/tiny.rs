@@ -24,7 +24,7 @@ use super::curves;
 use super::kind_head::{self, CropShapes, KindHead};
 use super::optim::{AdamW, lr_at};
 use super::seeded_init::SeededVarMap;
-use super::spec::{CLIP_FRAME_GRID, PATCH_SIZES, tiny_showo2_config_with_patch};
+use super::spec::{PATCH_SIZES, tiny_showo2_config_with_patch};
 use super::unified::{
     LayoutIds, QaExample, T2iExample, answer_loss, flow_loss, rng, shape_cell_weights,
     twin_difference_weight,
@@ -55,6 +55,9 @@ pub struct TrainOptions {
     pub clip_batch: usize,
     /// Frames of a clip the model sees (sampled uniformly, each VAE-encoded on its own).
     pub clip_frames_seen: usize,
+    /// Tokens per side of each clip frame: the fused frame is resized to it, as the official
+    /// model resizes 27x27 to 14x14 (4 for v9; 8 = unpooled at patch 1).
+    pub clip_grid: usize,
     pub lr: f64,
     /// Extra flow-loss weight of latent cells covered by shapes (0 = the official plain mean;
     /// see `shape_cell_weights`).
@@ -103,7 +106,8 @@ impl TrainOptions {
             t2i_batch: 16,
             qa_batch: 12,
             clip_batch: 4,
-            clip_frames_seen: 5,
+            clip_frames_seen: super::spec::BUILTIN_CLIP_FRAMES,
+            clip_grid: super::spec::BUILTIN_CLIP_GRID,
             lr: 1e-3,
             flow_shape_weight: 4.0,
             counterfactual_twins: false,
@@ -141,6 +145,22 @@ pub fn run(opts: &TrainOptions, progress: Progress) -> anyhow::Result<()> {
         anyhow::bail!(
             "patch_size {}: expected one of {PATCH_SIZES:?} (the 8x8 latent of a 64 px picture)",
             opts.patch_size
+        );
+    }
+    let token_grid = 8 / opts.patch_size;
+    if opts.clip_grid == 0 || opts.clip_grid > token_grid {
+        anyhow::bail!(
+            "clip_grid {}: expected 1..={token_grid} tokens a side (a clip frame is fused at \
+             {token_grid}x{token_grid} at patch {} and may only be pooled, not enlarged)",
+            opts.clip_grid,
+            opts.patch_size
+        );
+    }
+    if opts.clip_frames_seen < 2 {
+        anyhow::bail!(
+            "clip_frames_seen {}: expected at least 2 (a direction needs a first and a last \
+             frame)",
+            opts.clip_frames_seen
         );
     }
     std::fs::create_dir_all(&opts.out)?;
@@ -671,7 +691,7 @@ fn train_unified(
                 let clip_qa = examples(clips.into_iter().map(|(c, v)| (c.qa, v)).collect())?;
                 // Pictures and clips go through the LLM as separate batches: padded together,
                 // every picture row would carry a clip's length of padding.
-                let (a, acc) = answers_loss(&model, [&image_qa, &clip_qa], ids, CLIP_FRAME_GRID)?;
+                let (a, acc) = answers_loss(&model, [&image_qa, &clip_qa], ids, opts.clip_grid)?;
                 Ok((a.to_scalar::<f32>()? as f64, acc, a.backward()?))
             })();
             let flow_lane = flow_lane
@@ -907,7 +927,7 @@ fn write_configs(
     });
     // Studio settings of this checkpoint (the pipeline's defaults are the official ones).
     let studio = json!({
-        "max_text_len": 32, "video_frames": opts.clip_frames_seen, "video_grid": CLIP_FRAME_GRID,
+        "max_text_len": 32, "video_frames": opts.clip_frames_seen, "video_grid": opts.clip_grid,
         "max_image_tokens": 4 * s.image_latent_height * s.image_latent_width,
         // Measured with eval-tiny (100 samples) on built-in v3: 2 / 4 jumps give inpainting
         // 55 / 65% and extension 31 / 46%; without jumps an earlier run extended 11%.
@@ -958,12 +978,13 @@ fn write_configs(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::IndexOp;
 
     /// Patch 1 quadruples the image tokens at 64 px (8x8 instead of 4x4) and sizes the semantic
     /// position table to that grid; at either patch the model built from it turns an 8x8
     /// latent into a grid of tokens and a clip into 4x4 tokens per frame.
     #[test]
-    fn patch_one_has_an_eight_by_eight_grid_and_four_by_four_clip_frames() {
+    fn patch_one_has_an_eight_by_eight_grid_and_clip_frames_pool_to_any_smaller_grid() {
         let dev = Device::Cpu;
         for (patch, grid) in [(1, 8), (2, 4)] {
             let cfg = tiny_showo2_config_with_patch(40, patch);
@@ -976,8 +997,21 @@ mod tests {
             let tokens = model.image_tokens(&latents, None).unwrap();
             assert_eq!(tokens.dims(), [1, grid * grid, 128]);
             let frames = Tensor::zeros((3, 16, 8, 8), DType::F32, &dev).unwrap();
-            let clip = model.video_tokens(&frames, CLIP_FRAME_GRID, None).unwrap();
-            assert_eq!(clip.dims(), [1, 3 * 4 * 4, 128], "4x4 tokens per frame");
+            for clip_grid in [grid, 4] {
+                let clip = model.video_tokens(&frames, clip_grid, None).unwrap();
+                assert_eq!(clip.dims(), [1, 3 * clip_grid * clip_grid, 128]);
+            }
+            // Unpooled, a frame's tokens are exactly the picture's.
+            let unpooled = model
+                .video_tokens(&frames.i(0..1).unwrap(), grid, None)
+                .unwrap();
+            let diff = (unpooled - &tokens)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap();
+            assert!(diff.to_scalar::<f32>().unwrap() < 1e-6);
         }
     }
 
