@@ -108,10 +108,7 @@ pub fn run(args: TrainTinyArgs) -> Result<()> {
     opts.qa_batch = args.qa_batch.unwrap_or(opts.qa_batch);
     opts.clip_batch = args.clip_batch.unwrap_or(opts.clip_batch);
     opts.clip_frames_seen = args.clip_frames.unwrap_or(opts.clip_frames_seen);
-    // At patch 2 a frame is fused at 4x4, which is then also the default grid.
-    opts.clip_grid = args
-        .clip_grid
-        .unwrap_or(opts.clip_grid.min(8 / opts.patch_size));
+    opts.clip_grid = args.clip_grid.unwrap_or(opts.clip_grid);
     opts.lr = args.lr.unwrap_or(opts.lr);
     opts.flow_shape_weight = args.flow_shape_weight.unwrap_or(opts.flow_shape_weight);
     opts.vae_kind_weight = args.vae_kind_weight.unwrap_or(opts.vae_kind_weight);

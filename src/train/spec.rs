@@ -29,6 +29,11 @@ pub const BUILTIN_CLIP_GRID: usize = 4;
 /// the first and the last: 5 at 4x4 for v9, 80 tokens; 3 at 8x8 would cost 192.
 pub const BUILTIN_CLIP_FRAMES: usize = 5;
 
+/// Tokens per side of a 64 px picture's 8x8 latent at latent patch side `patch`.
+pub fn token_grid(patch: usize) -> usize {
+    8 / patch
+}
+
 /// The built-in architecture over a `vocab`-word vocabulary.
 pub fn tiny_showo2_config(vocab: usize) -> Showo2Config {
     tiny_showo2_config_with_patch(vocab, BUILTIN_PATCH)
@@ -39,7 +44,7 @@ pub fn tiny_showo2_config(vocab: usize) -> Showo2Config {
 /// so it is used as learned, never interpolated.
 pub fn tiny_showo2_config_with_patch(vocab: usize, patch: usize) -> Showo2Config {
     assert!(PATCH_SIZES.contains(&patch), "patch side {patch}");
-    let grid = 8 / patch;
+    let grid = token_grid(patch);
     Showo2Config {
         showo: ShowoJson {
             llm_vocab_size: vocab,

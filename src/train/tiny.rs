@@ -24,7 +24,7 @@ use super::curves;
 use super::kind_head::{self, CropShapes, KindHead};
 use super::optim::{AdamW, lr_at};
 use super::seeded_init::SeededVarMap;
-use super::spec::{PATCH_SIZES, tiny_showo2_config_with_patch};
+use super::spec::{PATCH_SIZES, tiny_showo2_config_with_patch, token_grid};
 use super::unified::{
     LayoutIds, QaExample, T2iExample, answer_loss, flow_loss, rng, shape_cell_weights,
     twin_difference_weight,
@@ -147,7 +147,7 @@ pub fn run(opts: &TrainOptions, progress: Progress) -> anyhow::Result<()> {
             opts.patch_size
         );
     }
-    let token_grid = 8 / opts.patch_size;
+    let token_grid = token_grid(opts.patch_size);
     if opts.clip_grid == 0 || opts.clip_grid > token_grid {
         anyhow::bail!(
             "clip_grid {}: expected 1..={token_grid} tokens a side (a clip frame is fused at \
