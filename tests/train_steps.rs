@@ -330,18 +330,21 @@ fn train_tiny_runs_every_phase_and_resumes() {
 /// Clip settings a frame cannot honour are refused before anything is written, naming the
 /// setting and what it may be.
 #[test]
-fn train_tiny_refuses_clip_settings_it_cannot_honour() {
+fn train_tiny_refuses_settings_it_cannot_honour() {
     use showo::train::tiny::{TrainOptions, run};
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let cases: [(usize, usize, usize, &str); 3] = [
-        (1, 9, 3, "clip_grid 9: expected 1..=8"),
-        (2, 8, 3, "clip_grid 8: expected 1..=4"),
-        (1, 8, 1, "clip_frames_seen 1: expected at least 2"),
+    let cases: [(usize, usize, usize, f64, &str); 5] = [
+        (1, 9, 3, 0.0, "clip_grid 9: expected 1..=8"),
+        (2, 8, 3, 0.0, "clip_grid 8: expected 1..=4"),
+        (1, 8, 1, 0.0, "clip_frames_seen 1: expected at least 2"),
+        (1, 4, 5, 1.0, "ema_decay 1: expected a decay in [0, 1)"),
+        (1, 4, 5, -0.5, "ema_decay -0.5: expected a decay in [0, 1)"),
     ];
-    for (patch, grid, frames, expected) in cases {
+    for (patch, grid, frames, ema, expected) in cases {
         let mut opts = TrainOptions::new(out.clone());
         (opts.patch_size, opts.clip_grid, opts.clip_frames_seen) = (patch, grid, frames);
+        opts.ema_decay = ema;
         let err =
             run(&opts, &mut |_: &str,
                              _: usize,

@@ -41,6 +41,10 @@ pub struct EvalTinyArgs {
     /// a sampling setting quickly.
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<PartArg>,
+    /// Print every question answered wrongly, with the expected and the given answer and the
+    /// picture's or clip's full description.
+    #[arg(long)]
+    show_misses: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -85,6 +89,7 @@ pub fn run(args: EvalTinyArgs) -> Result<()> {
         } else {
             args.only.into_iter().map(Part::from).collect()
         },
+        show_misses: args.show_misses,
         ..Default::default()
     };
     let report = evaluate(&p, &opts, |line| eprintln!("{line}"))?;

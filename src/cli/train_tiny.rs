@@ -71,6 +71,10 @@ pub struct TrainTinyArgs {
     /// Largest latent noise of the polish's last step (it falls from the VAE's 0.3).
     #[arg(long)]
     polish_noise: Option<f32>,
+    /// Decay of the weight average phase 2 ships, in [0, 1) (0 = the last weights, the
+    /// shipped recipe; the raw last weights stay in `model.ckpt.safetensors`).
+    #[arg(long)]
+    ema_decay: Option<f64>,
     /// Checkpoint every N steps.
     #[arg(long)]
     checkpoint_every: Option<usize>,
@@ -123,6 +127,7 @@ pub fn run(args: TrainTinyArgs) -> Result<()> {
     opts.decoder_flow_tail = args.decoder_flow_tail.unwrap_or(opts.decoder_flow_tail);
     opts.polish_steps = args.polish_steps.unwrap_or(opts.polish_steps);
     opts.polish_noise = args.polish_noise.unwrap_or(opts.polish_noise);
+    opts.ema_decay = args.ema_decay.unwrap_or(opts.ema_decay);
     opts.checkpoint_every = args.checkpoint_every.unwrap_or(opts.checkpoint_every);
     opts.seed = args.seed.unwrap_or(opts.seed);
     let bar = ProgressBar::new(0);

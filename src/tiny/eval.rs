@@ -11,7 +11,7 @@ use super::checker::{
     PixelRect, background_continues, detect_shapes, inpaint_ok, judge, judge_detections,
 };
 use super::dataset::WorldDataset;
-use super::grammar::{QuestionKind, canonical_caption};
+use super::grammar::{QaPair, QuestionKind, canonical_caption, canonical_clip_caption};
 use super::latent_probe::{self, latent_kind_probe};
 use super::noise_kept::{self, noise_kept};
 use super::shape_survival::{self, shape_survival};
@@ -43,6 +43,8 @@ pub struct EvalOptions {
     pub extend_strength: Option<f32>,
     /// Which metrics to measure (all by default; a subset makes sweeps of one setting quick).
     pub parts: Vec<Part>,
+    /// Log every question answered wrongly (question, expected, given): where QA fails.
+    pub show_misses: bool,
 }
 
 /// One group of `eval-tiny` metrics.
@@ -78,6 +80,7 @@ impl Default for EvalOptions {
             inpaint_strength: None,
             extend_strength: None,
             parts: Part::ALL.to_vec(),
+            show_misses: false,
         }
     }
 }
@@ -151,10 +154,10 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
         text_to_image(p, &data, n, &base, guidance, &mut report, &mut log)?;
     }
     if wanted(Part::ImageQa) {
-        image_questions(p, &data, n, &mut report, &mut log)?;
+        image_questions(p, &data, n, opts, &mut report, &mut log)?;
     }
     if wanted(Part::ClipQa) {
-        clip_questions(p, &data, n, &mut report, &mut log)?;
+        clip_questions(p, &data, n, opts, &mut report, &mut log)?;
     }
     if wanted(Part::Inpainting) {
         inpainting(p, &data, opts, &base, &mut report, &mut log)?;
@@ -278,10 +281,19 @@ fn chat_options() -> ChatOptions {
     }
 }
 
+/// "image #12 colour: what colour is the circle? expected red, said orange (a small red ...)".
+fn miss_line(lane: &str, index: u64, qa: &QaPair, said: &str, truth: &str) -> String {
+    format!(
+        "{lane} #{index} {:?}: {} expected {:?}, said {:?} ({truth})",
+        qa.kind, qa.question, qa.answer, said
+    )
+}
+
 fn image_questions(
     p: &Pipeline,
     data: &WorldDataset,
     n: usize,
+    opts: &EvalOptions,
     report: &mut EvalReport,
     log: &mut dyn FnMut(&str),
 ) -> Result<()> {
@@ -295,7 +307,17 @@ fn image_questions(
             answer: None,
         };
         let a = p.ask(&[msg], &opts_chat, &mut |_| {}, &|| false)?;
-        by_kind.add(q.qa.kind, norm(&a.text) == norm(&q.qa.answer));
+        let hit = norm(&a.text) == norm(&q.qa.answer);
+        if !hit && opts.show_misses {
+            log(&miss_line(
+                "image",
+                i,
+                &q.qa,
+                &a.text,
+                &canonical_caption(&q.scene),
+            ));
+        }
+        by_kind.add(q.qa.kind, hit);
     }
     log(&format!("image QA: {}", by_kind.summary()));
     report
@@ -308,6 +330,7 @@ fn clip_questions(
     p: &Pipeline,
     data: &WorldDataset,
     n: usize,
+    opts: &EvalOptions,
     report: &mut EvalReport,
     log: &mut dyn FnMut(&str),
 ) -> Result<()> {
@@ -335,7 +358,17 @@ fn clip_questions(
             answer: None,
         };
         let a = p.ask(&[msg], &opts_chat, &mut |_| {}, &|| false)?;
-        by_kind.add(q.qa.kind, norm(&a.text) == norm(&q.qa.answer));
+        let hit = norm(&a.text) == norm(&q.qa.answer);
+        if !hit && opts.show_misses {
+            log(&miss_line(
+                "clip",
+                i,
+                &q.qa,
+                &a.text,
+                &canonical_clip_caption(&q.clip),
+            ));
+        }
+        by_kind.add(q.qa.kind, hit);
     }
     log(&format!("clip QA: {}", by_kind.summary()));
     report
