@@ -1,6 +1,7 @@
 //! `showo-studio train-tiny --out DIR`: trains the built-in model from scratch (resumable).
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
@@ -138,16 +139,34 @@ pub fn run(args: TrainTinyArgs) -> Result<()> {
         .expect("static template"),
     );
     let mut phase = String::new();
+    let started = Instant::now();
+    let mut phase_started = Instant::now();
+    // The first step this process finished in the phase (a resumed phase starts past 1).
+    let mut phase_first_step = 1;
     let mut report = |p: &str, step: usize, total: usize, vals: &[(&str, f64)]| {
         if phase != p {
             phase = p.to_string();
+            phase_started = Instant::now();
+            phase_first_step = step;
             bar.set_prefix(p.to_string());
             bar.set_length(total as u64);
             bar.reset_eta();
         }
         bar.set_position(step as u64);
         let msg: Vec<String> = vals.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
-        bar.set_message(msg.join("  "));
+        let msg = msg.join("  ");
+        // A run in the background (output to a file) has no bar to draw: log a line every
+        // 100 steps instead, with the pace, so its log says how far it is and how fast.
+        if bar.is_hidden() && (step.is_multiple_of(100) || step == total) {
+            let phase_s = phase_started.elapsed().as_secs_f64();
+            eprintln!(
+                "{p} {step}/{total}  {:.0} s in all, {:.2} s/step  {msg}",
+                started.elapsed().as_secs_f64(),
+                // Timed from the end of the phase's first step.
+                phase_s / (step - phase_first_step).max(1) as f64
+            );
+        }
+        bar.set_message(msg);
     };
     train(&opts, &mut report)?;
     bar.finish_with_message(format!("done: {}", opts.out.display()));

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Result, Tensor, Var};
@@ -615,7 +616,8 @@ fn train_unified(
         // they run (forward and backward) on two threads and their gradients are summed: on
         // a small CPU one lane per core is about twice as fast as both cores on every op.
         let (flow_lane, answer_lane) = std::thread::scope(|scope| {
-            let flow_lane = scope.spawn(|| -> anyhow::Result<(f64, GradStore)> {
+            let flow_lane = scope.spawn(|| -> anyhow::Result<(f64, GradStore, f64)> {
+                let started = Instant::now();
                 // A pool slot is one picture, or an original and its twin (rows 2k, 2k+1).
                 let per_slot = if opts.counterfactual_twins { 2 } else { 1 };
                 let slots = t2i_cache.pooled_batch(
@@ -664,9 +666,15 @@ fn train_unified(
                     }
                 }
                 let f = flow_loss(&model, &t2i, ids, &mut r)?;
-                Ok((f.to_scalar::<f32>()? as f64, f.backward()?))
+                let grads = f.backward()?;
+                Ok((
+                    f.to_scalar::<f32>()? as f64,
+                    grads,
+                    started.elapsed().as_secs_f64(),
+                ))
             });
-            let answer_lane = (|| -> anyhow::Result<(f64, f64, GradStore)> {
+            let answer_lane = (|| -> anyhow::Result<(f64, f64, GradStore, f64)> {
+                let started = Instant::now();
                 let images = qa_cache.pooled_batch(
                     Task::ImageQuestion,
                     (step, opts.qa_batch, QA_POOL),
@@ -698,15 +706,17 @@ fn train_unified(
                 // Pictures and clips go through the LLM as separate batches: padded together,
                 // every picture row would carry a clip's length of padding.
                 let (a, acc) = answers_loss(&model, [&image_qa, &clip_qa], ids, opts.clip_grid)?;
-                Ok((a.to_scalar::<f32>()? as f64, acc, a.backward()?))
+                let grads = a.backward()?;
+                let seconds = started.elapsed().as_secs_f64();
+                Ok((a.to_scalar::<f32>()? as f64, acc, grads, seconds))
             })();
             let flow_lane = flow_lane
                 .join()
                 .map_err(|_| anyhow::anyhow!("the flow-matching lane panicked"));
             (flow_lane, answer_lane)
         });
-        let (f, flow_grads) = flow_lane??;
-        let (a, acc, answer_grads) = answer_lane?;
+        let (f, flow_grads, flow_s) = flow_lane??;
+        let (a, acc, answer_grads, answer_s) = answer_lane?;
         let mut grads = sum_grads(flow_grads, &answer_grads, &vars)?;
         let norm = opt.clip(&mut grads, 1.0)?;
         let lr = lr_at(step, opts.steps, 200, opts.lr, opts.lr * 0.05);
@@ -716,6 +726,10 @@ fn train_unified(
             ("answer_ce", a),
             ("answer_acc", acc),
             ("grad_norm", norm),
+            // Wall seconds of each lane: the step waits for the slower, so these say which
+            // batch (`t2i_batch` or `qa_batch`/`clip_batch`) to shrink or may grow for free.
+            ("flow_lane_s", flow_s),
+            ("answer_lane_s", answer_s),
         ];
         progress("unified", step + 1, opts.steps, &vals);
         ckpt.after_step(step, &vals[..2], opts.checkpoint_every, (&map, &opt))?;
