@@ -281,7 +281,7 @@ fn chat_options() -> ChatOptions {
     }
 }
 
-/// "image #12 colour: what colour is the circle? expected red, said orange (a small red ...)".
+/// `image #12 Colour: what colour is the circle? expected "red", said "orange" (a small red ...)`.
 fn miss_line(lane: &str, index: u64, qa: &QaPair, said: &str, truth: &str) -> String {
     format!(
         "{lane} #{index} {:?}: {} expected {:?}, said {:?} ({truth})",
