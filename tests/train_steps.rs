@@ -327,8 +327,9 @@ fn train_tiny_runs_every_phase_and_resumes() {
     }
 }
 
-/// Clip settings a frame cannot honour are refused before anything is written, naming the
-/// setting and what it may be.
+/// Settings a run cannot honour (a clip grid or frame count a frame cannot give, a weight
+/// average outside [0, 1)) are refused before anything is written, naming the setting and what
+/// it may be.
 #[test]
 fn train_tiny_refuses_settings_it_cannot_honour() {
     use showo::train::tiny::{TrainOptions, run};

@@ -73,7 +73,7 @@ pub struct TrainTinyArgs {
     #[arg(long)]
     polish_noise: Option<f32>,
     /// Decay of the weight average phase 2 ships, in [0, 1) (0 = the last weights, the
-    /// shipped recipe; the raw last weights stay in `model.ckpt.safetensors`).
+    /// shipped recipe; the raw weights of the last checkpoint stay in `model.ckpt.safetensors`).
     #[arg(long)]
     ema_decay: Option<f64>,
     /// Checkpoint every N steps.

@@ -154,10 +154,12 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
         text_to_image(p, &data, n, &base, guidance, &mut report, &mut log)?;
     }
     if wanted(Part::ImageQa) {
-        image_questions(p, &data, n, opts, &mut report, &mut log)?;
+        let question = |i| image_question(&data, i);
+        answer_questions(p, n, opts, "image", question, &mut report, &mut log)?;
     }
     if wanted(Part::ClipQa) {
-        clip_questions(p, &data, n, opts, &mut report, &mut log)?;
+        let question = |i| clip_question(p, &data, i);
+        answer_questions(p, n, opts, "clip", question, &mut report, &mut log)?;
     }
     if wanted(Part::Inpainting) {
         inpainting(p, &data, opts, &base, &mut report, &mut log)?;
@@ -281,100 +283,75 @@ fn chat_options() -> ChatOptions {
     }
 }
 
-/// `image #12 Colour: what colour is the circle? expected "red", said "orange" (a small red ...)`.
-fn miss_line(lane: &str, index: u64, qa: &QaPair, said: &str, truth: &str) -> String {
-    format!(
-        "{lane} #{index} {:?}: {} expected {:?}, said {:?} ({truth})",
-        qa.kind, qa.question, qa.answer, said
+/// Asks `n` held-out questions, each `question(i)` = (pair, attachment, the scene's full
+/// description), and adds the "`lane` QA exact match" row; logs the score per kind and, with
+/// `show_misses`, every wrong answer.
+fn answer_questions(
+    p: &Pipeline,
+    n: usize,
+    opts: &EvalOptions,
+    lane: &str,
+    question: impl Fn(u64) -> (QaPair, Attachment, String),
+    report: &mut EvalReport,
+    log: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let opts_chat = chat_options();
+    let mut by_kind = KindTally::default();
+    for i in 0..n as u64 {
+        let (qa, attachment, truth) = question(i);
+        let msg = ChatMessage {
+            question: qa.question.clone(),
+            attachment: Some(attachment),
+            answer: None,
+        };
+        let said = p.ask(&[msg], &opts_chat, &mut |_| {}, &|| false)?.text;
+        let hit = norm(&said) == norm(&qa.answer);
+        if !hit && opts.show_misses {
+            // `image #12 Colour: what colour is the circle? expected "red", said "orange" (...)`
+            log(&format!(
+                "{lane} #{i} {:?}: {} expected {:?}, said {said:?} ({truth})",
+                qa.kind, qa.question, qa.answer
+            ));
+        }
+        by_kind.add(qa.kind, hit);
+    }
+    log(&format!("{lane} QA: {}", by_kind.summary()));
+    report
+        .rows
+        .push((format!("{lane} QA exact match"), by_kind.share(), n));
+    Ok(())
+}
+
+/// A held-out picture question: (pair, the picture, the scene's full description).
+fn image_question(data: &WorldDataset, i: u64) -> (QaPair, Attachment, String) {
+    let q = data.image_question(i);
+    let truth = canonical_caption(&q.scene);
+    (q.qa, Attachment::Image(q.image), truth)
+}
+
+/// A held-out clip question: (pair, the frames the model's settings sample, the clip's full
+/// description).
+fn clip_question(p: &Pipeline, data: &WorldDataset, i: u64) -> (QaPair, Attachment, String) {
+    let q = data.clip_question(i);
+    let picked = crate::media::uniform_frame_indices(q.frames.len(), p.settings.video_frames);
+    let frames = picked
+        .iter()
+        .map(|&k| SampledFrame {
+            index: k,
+            timestamp_s: Some(k as f64 / 8.0),
+            image: q.frames[k].clone(),
+        })
+        .collect();
+    let video = SampledVideo {
+        frames,
+        total_frames: q.frames.len(),
+        duration_s: Some(q.frames.len() as f64 / 8.0),
+    };
+    (
+        q.qa,
+        Attachment::Video(video),
+        canonical_clip_caption(&q.clip),
     )
-}
-
-fn image_questions(
-    p: &Pipeline,
-    data: &WorldDataset,
-    n: usize,
-    opts: &EvalOptions,
-    report: &mut EvalReport,
-    log: &mut dyn FnMut(&str),
-) -> Result<()> {
-    let opts_chat = chat_options();
-    let mut by_kind = KindTally::default();
-    for i in 0..n as u64 {
-        let q = data.image_question(i);
-        let msg = ChatMessage {
-            question: q.qa.question.clone(),
-            attachment: Some(Attachment::Image(q.image.clone())),
-            answer: None,
-        };
-        let a = p.ask(&[msg], &opts_chat, &mut |_| {}, &|| false)?;
-        let hit = norm(&a.text) == norm(&q.qa.answer);
-        if !hit && opts.show_misses {
-            log(&miss_line(
-                "image",
-                i,
-                &q.qa,
-                &a.text,
-                &canonical_caption(&q.scene),
-            ));
-        }
-        by_kind.add(q.qa.kind, hit);
-    }
-    log(&format!("image QA: {}", by_kind.summary()));
-    report
-        .rows
-        .push(("image QA exact match".into(), by_kind.share(), n));
-    Ok(())
-}
-
-fn clip_questions(
-    p: &Pipeline,
-    data: &WorldDataset,
-    n: usize,
-    opts: &EvalOptions,
-    report: &mut EvalReport,
-    log: &mut dyn FnMut(&str),
-) -> Result<()> {
-    let opts_chat = chat_options();
-    let mut by_kind = KindTally::default();
-    for i in 0..n as u64 {
-        let q = data.clip_question(i);
-        let picked = crate::media::uniform_frame_indices(q.frames.len(), p.settings.video_frames);
-        let frames = picked
-            .iter()
-            .map(|&k| SampledFrame {
-                index: k,
-                timestamp_s: Some(k as f64 / 8.0),
-                image: q.frames[k].clone(),
-            })
-            .collect();
-        let video = SampledVideo {
-            frames,
-            total_frames: q.frames.len(),
-            duration_s: Some(q.frames.len() as f64 / 8.0),
-        };
-        let msg = ChatMessage {
-            question: q.qa.question.clone(),
-            attachment: Some(Attachment::Video(video)),
-            answer: None,
-        };
-        let a = p.ask(&[msg], &opts_chat, &mut |_| {}, &|| false)?;
-        let hit = norm(&a.text) == norm(&q.qa.answer);
-        if !hit && opts.show_misses {
-            log(&miss_line(
-                "clip",
-                i,
-                &q.qa,
-                &a.text,
-                &canonical_clip_caption(&q.clip),
-            ));
-        }
-        by_kind.add(q.qa.kind, hit);
-    }
-    log(&format!("clip QA: {}", by_kind.summary()));
-    report
-        .rows
-        .push(("clip QA exact match".into(), by_kind.share(), n));
-    Ok(())
 }
 
 /// Inpainting: recolour the first shape.

@@ -157,17 +157,17 @@ pub fn run(opts: &TrainOptions, progress: Progress) -> anyhow::Result<()> {
             opts.patch_size
         );
     }
-    if !(0.0..1.0).contains(&opts.ema_decay) {
-        anyhow::bail!(
-            "ema_decay {}: expected a decay in [0, 1) (0 ships the last weights)",
-            opts.ema_decay
-        );
-    }
     if opts.clip_frames_seen < 2 {
         anyhow::bail!(
             "clip_frames_seen {}: expected at least 2 (a direction needs a first and a last \
              frame)",
             opts.clip_frames_seen
+        );
+    }
+    if !(0.0..1.0).contains(&opts.ema_decay) {
+        anyhow::bail!(
+            "ema_decay {}: expected a decay in [0, 1) (0 ships the last weights)",
+            opts.ema_decay
         );
     }
     std::fs::create_dir_all(&opts.out)?;
