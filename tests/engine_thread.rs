@@ -392,8 +392,9 @@ fn real_backend_loads_with_the_chosen_settings() {
     assert_eq!(info.device, "cpu");
     assert!(info.dtype.contains("q8_0"), "{}", info.dtype);
     assert!(info.image_generation && info.image_chat && info.video_chat);
-    // The built-in model's studio.json asks for guidance 2; the window starts requests there.
-    assert_eq!(info.guidance, 2.0);
+    // The built-in model's studio.json asks for guidance 2 and 20 steps; the window starts
+    // requests there.
+    assert_eq!((info.guidance, info.steps), (2.0, 20));
     assert!(
         info.memory_bytes > 0 && info.parameters > 1_000_000,
         "{info:?}"

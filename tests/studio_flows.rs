@@ -791,16 +791,18 @@ fn a_backend_panic_mid_job_is_reported_and_the_next_job_works() {
     );
 }
 
-/// A model's own guidance (its studio.json) becomes the panel's once it has loaded; the user
-/// can still move the slider afterwards.
+/// A model's own guidance and steps (its studio.json) become the panel's once it has loaded
+/// (the panel starts at the official 5 and 50 before any model is there).
 #[test]
-fn a_loaded_model_sets_the_guidance_new_requests_start_from() {
+fn a_loaded_model_sets_the_guidance_and_steps_new_requests_start_from() {
     let dir = tempfile::tempdir().unwrap();
     let mut backend = ScriptedBackend::new();
     backend.guidance = 2.5;
+    backend.steps = 12;
     let mut h = studio(backend, dir.path());
     wait_for_model(&mut h);
     assert_eq!(h.state().settings.guidance, 2.5);
+    assert_eq!(h.state().settings.steps, 12);
 }
 
 #[test]

@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use showo::media::{self, GenerationParams, GifRepeat};
 use showo::model::device::{DeviceChoice, parse_dtype, parse_llm_quant};
 use showo::model::weights::BinCache;
+use showo::pipeline::StudioSettings;
 use showo::pipeline::export;
 use showo::pipeline::generate::{Control, StepEvent};
 use showo::pipeline::{GenerateRequest, Generated, LoadOptions, Pipeline, PreviewOptions};
@@ -101,9 +102,10 @@ pub struct SamplingArgs {
     /// Seed of the initial noise (default: a random one, printed and stored in the PNG).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Euler steps (model calls); the official num_inference_steps 50 is 49 here.
-    #[arg(long, default_value_t = 49)]
-    pub steps: usize,
+    /// Euler steps (model calls); default: the model's (its `studio.json`, else the official
+    /// num_inference_steps 50, which is 49 here).
+    #[arg(long)]
+    pub steps: Option<usize>,
     /// Classifier-free guidance scale (the unconditional branch is the empty prompt, or the
     /// negative prompt when one is given); default: the model's (its `studio.json`, else the
     /// official 5).
@@ -124,8 +126,9 @@ pub struct SamplingArgs {
 }
 
 impl SamplingArgs {
-    /// The request, at `model_guidance` unless `--guidance` was given.
-    pub fn request(&self, model_guidance: f32) -> GenerateRequest {
+    /// The request, at the model's own steps and guidance (`model`) unless `--steps` or
+    /// `--guidance` was given.
+    pub fn request(&self, model: &StudioSettings) -> GenerateRequest {
         let seed = self.seed.unwrap_or_else(|| {
             let t = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -137,8 +140,8 @@ impl SamplingArgs {
             prompt: self.prompt.clone(),
             negative_prompt: self.negative_prompt.clone(),
             seed,
-            steps: self.steps,
-            guidance: self.guidance.unwrap_or(model_guidance),
+            steps: self.steps.unwrap_or(model.steps),
+            guidance: self.guidance.unwrap_or(model.guidance),
             bf16_noise: !self.f32_noise,
             preview: PreviewOptions {
                 every: if self.preview_gif.is_some() { 1 } else { 0 },

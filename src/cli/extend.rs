@@ -48,7 +48,7 @@ pub struct ExtendArgs {
 pub fn run(args: ExtendArgs) -> Result<()> {
     let image = media::load_rgb(&args.image)?;
     let pipe = args.model.load()?;
-    let base = args.sampling.request(pipe.settings.guidance);
+    let base = args.sampling.request(&pipe.settings);
     let per_side = [
         (Side::Left, args.left, &args.left_prompt),
         (Side::Right, args.right, &args.right_prompt),

@@ -31,7 +31,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     // A bad --size is reported before the (slow) model load.
     let size = args.size.as_deref().map(parse_size).transpose()?;
     let pipe = args.model.load()?;
-    let mut req = args.sampling.request(pipe.settings.guidance);
+    let mut req = args.sampling.request(&pipe.settings);
     req.size = size;
     let out = with_progress(req.steps, &args.sampling.out, |ctl| {
         pipe.generate(&req, ctl)

@@ -48,7 +48,7 @@ pub fn run(args: InpaintArgs) -> Result<()> {
         &args.image.display().to_string(),
     )?;
     let pipe = args.model.load()?;
-    let mut req = InpaintRequest::new(args.sampling.request(pipe.settings.guidance), image, mask);
+    let mut req = InpaintRequest::new(args.sampling.request(&pipe.settings), image, mask);
     req.feather_px = args.feather;
     req.dilate_cells = args.dilate;
     req.resample = args.resample.unwrap_or(pipe.settings.resample);

@@ -66,14 +66,14 @@ pub struct TrainTinyArgs {
     /// Take those predictions from the end of short sampler runs (true) instead of one step.
     #[arg(long)]
     decoder_flow_tail: Option<bool>,
-    /// Decoder-polish steps (phase 4; 0 skips it).
+    /// Decoder-polish steps (phase 4, 1,500 since v10; 0 skips it).
     #[arg(long)]
     polish_steps: Option<usize>,
     /// Largest latent noise of the polish's last step (it falls from the VAE's 0.3).
     #[arg(long)]
     polish_noise: Option<f32>,
-    /// Decay of the weight average phase 2 ships, in [0, 1) (0 = the last weights, the
-    /// shipped recipe; the raw weights of the last checkpoint stay in `model.ckpt.safetensors`).
+    /// Decay of the weight average phase 2 ships, in [0, 1) (0.999 since v10; 0 = the last
+    /// weights, which always stay in `model.ckpt.safetensors`).
     #[arg(long)]
     ema_decay: Option<f64>,
     /// Checkpoint every N steps.

@@ -278,6 +278,7 @@ impl Backend for PipelineBackend {
             video_chat: can(Capability::VideoChat),
             max_video_frames: p.settings.video_frames,
             guidance: p.settings.guidance,
+            steps: u32::try_from(p.settings.steps).unwrap_or(u32::MAX),
             device: settings.device.clone(),
             dtype: match llm_quant {
                 Some(_) => format!("{dtype_name}, LLM {}", settings.llm_quant.to_lowercase()),

@@ -32,6 +32,8 @@ pub struct ScriptedBackend {
     pub max_video_frames: usize,
     /// The guidance the fake model asks requests to start from.
     pub guidance: f32,
+    /// The flow steps the fake model asks requests to start from.
+    pub steps: u32,
     loaded: Option<ModelInfo>,
 }
 
@@ -48,6 +50,7 @@ impl ScriptedBackend {
             video_chat: true,
             max_video_frames: 4,
             guidance: 5.0,
+            steps: 49,
             loaded: None,
         }
     }
@@ -69,6 +72,7 @@ impl ScriptedBackend {
             video_chat: self.video_chat,
             max_video_frames: self.max_video_frames,
             guidance: self.guidance,
+            steps: self.steps,
             device: settings.device.clone(),
             dtype: match settings.llm_quant.as_str() {
                 "none" => settings.dtype.clone().unwrap_or_else(|| "f32".to_owned()),

@@ -17,7 +17,8 @@
 //! vae_config.json          optional VAE geometry (Wan2.1's dim 96 by default), here or in vae/
 //! studio.json              optional: {"max_text_len": N, "video_frames": N, "video_grid": N,
 //!                          "max_image_tokens": N, "resample": N,
-//!                          "inpaint_strength": S, "extend_strength": S, "guidance": G}
+//!                          "inpaint_strength": S, "extend_strength": S, "guidance": G,
+//!                          "steps": N}
 //! ```
 //!
 //! The built-in tiny model (`assets/tiny/`) is such a folder and loads through the same path.
@@ -133,6 +134,10 @@ pub struct StudioSettings {
     /// official demo's, for the released checkpoints; a small model that over-steers at 5 asks
     /// for less).
     pub guidance: f32,
+    /// Flow (Euler) steps requests start from unless told otherwise (49, the official
+    /// num_inference_steps 50; a small model that was measured at fewer asks for them, which
+    /// is also what keeps its text-to-image under a second on a laptop CPU).
+    pub steps: usize,
 }
 
 impl StudioSettings {
@@ -147,6 +152,7 @@ impl StudioSettings {
             inpaint_strength: 1.0,
             extend_strength: 1.0,
             guidance: 5.0,
+            steps: 49,
         }
     }
 }
@@ -425,6 +431,7 @@ struct StudioFile {
     inpaint_strength: Option<f32>,
     extend_strength: Option<f32>,
     guidance: Option<f32>,
+    steps: Option<usize>,
 }
 
 impl StudioFile {
@@ -446,6 +453,9 @@ impl StudioFile {
             return Err(bad(format!(
                 "guidance is {g}, expected a finite scale of at least 0"
             )));
+        }
+        if file.steps == Some(0) {
+            return Err(bad("steps is 0, expected at least 1 flow step".into()));
         }
         Ok(file)
     }
@@ -472,6 +482,7 @@ impl StudioFile {
         s.inpaint_strength = self.inpaint_strength.unwrap_or(s.inpaint_strength);
         s.extend_strength = self.extend_strength.unwrap_or(s.extend_strength);
         s.guidance = self.guidance.unwrap_or(s.guidance);
+        s.steps = self.steps.unwrap_or(s.steps);
     }
 }
 
@@ -539,30 +550,31 @@ mod tests {
     }
 
     #[test]
-    fn studio_json_strengths_and_guidance_are_read_and_checked() {
+    fn studio_json_strengths_guidance_and_steps_are_read_and_checked() {
         use super::{StudioFile, StudioSettings};
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("studio.json");
         std::fs::write(
             &path,
-            r#"{"inpaint_strength": 0.6, "extend_strength": 0.4, "guidance": 2}"#,
+            r#"{"inpaint_strength": 0.6, "extend_strength": 0.4, "guidance": 2, "steps": 20}"#,
         )
         .unwrap();
         let mut s = StudioSettings::official(64);
         assert_eq!(
-            (s.inpaint_strength, s.extend_strength, s.guidance),
-            (1.0, 1.0, 5.0)
+            (s.inpaint_strength, s.extend_strength, s.guidance, s.steps),
+            (1.0, 1.0, 5.0, 49)
         );
         StudioFile::read(&path).unwrap().apply(&mut s);
         assert_eq!(
-            (s.inpaint_strength, s.extend_strength, s.guidance),
-            (0.6, 0.4, 2.0)
+            (s.inpaint_strength, s.extend_strength, s.guidance, s.steps),
+            (0.6, 0.4, 2.0, 20)
         );
 
         for (text, named) in [
             (r#"{"extend_strength": 0}"#, "extend_strength is 0"),
             (r#"{"inpaint_strength": 1.5}"#, "inpaint_strength is 1.5"),
             (r#"{"guidance": -1}"#, "guidance is -1"),
+            (r#"{"steps": 0}"#, "steps is 0"),
             (r#"{"strength": 0.5}"#, "unknown field `strength`"),
         ] {
             std::fs::write(&path, text).unwrap();

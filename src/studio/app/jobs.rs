@@ -306,9 +306,10 @@ impl StudioApp {
                     self.settings.width = side;
                     self.settings.height = side;
                 }
-                // ... and at the guidance it asks for (2 for the built-in model, which
-                // over-steers at the official 5).
+                // ... and at the guidance and steps it asks for (2 and 20 for the built-in
+                // model, which over-steers at the official 5 and was measured at 20 steps).
                 self.settings.guidance = info.guidance;
+                self.settings.steps = info.steps.max(1);
                 self.set_status(format!("Loaded {}", info.name), false);
             }
             Event::EngineCrashed { message, .. } => {
