@@ -42,7 +42,8 @@ pub struct EvalTinyArgs {
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<PartArg>,
     /// Print every question answered wrongly, with the expected and the given answer and the
-    /// picture's or clip's full description.
+    /// picture's or clip's full description, and every text-to-image sample whose shapes are
+    /// not the asked kinds, with its prompt, seed and what the checker found.
     #[arg(long)]
     show_misses: bool,
 }

@@ -8,7 +8,7 @@
 use image::{GrayImage, RgbImage};
 
 use super::checker::{
-    PixelRect, background_continues, detect_shapes, inpaint_ok, judge, judge_detections,
+    Detected, PixelRect, background_continues, detect_shapes, inpaint_ok, judge, judge_detections,
 };
 use super::dataset::WorldDataset;
 use super::grammar::{QaPair, QuestionKind, canonical_caption, canonical_clip_caption};
@@ -43,7 +43,9 @@ pub struct EvalOptions {
     pub extend_strength: Option<f32>,
     /// Which metrics to measure (all by default; a subset makes sweeps of one setting quick).
     pub parts: Vec<Part>,
-    /// Log every question answered wrongly (question, expected, given): where QA fails.
+    /// Log every question answered wrongly (question, expected, given) and every
+    /// text-to-image sample whose shapes are not the asked kinds (prompt, seed, what the checker
+    /// found): where QA and shape fail.
     pub show_misses: bool,
 }
 
@@ -151,7 +153,14 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
     let n = opts.samples;
     let wanted = |part: Part| opts.parts.contains(&part);
     if wanted(Part::TextToImage) {
-        text_to_image(p, &data, n, &base, guidance, &mut report, &mut log)?;
+        text_to_image(
+            p,
+            &data,
+            n,
+            (&base, guidance, opts.show_misses),
+            &mut report,
+            &mut log,
+        )?;
     }
     if wanted(Part::ImageQa) {
         let question = |i| image_question(&data, i);
@@ -173,15 +182,17 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
 /// Pictures each diagnostic probe of the text-to-image part looks at (at most).
 const PROBE_PICTURES: usize = 40;
 
+/// `sampling` = (request for a prompt and seed, guidance, whether to log every sample whose
+/// shapes the checker does not find as asked).
 fn text_to_image(
     p: &Pipeline,
     data: &WorldDataset,
     n: usize,
-    base: &dyn Fn(String, u64) -> GenerateRequest,
-    guidance: f32,
+    sampling: (&dyn Fn(String, u64) -> GenerateRequest, f32, bool),
     report: &mut EvalReport,
     log: &mut dyn FnMut(&str),
 ) -> Result<()> {
+    let (base, guidance, show_misses) = sampling;
     // Whether the flow model follows the shape noun at all (see `word_response`).
     let response = kind_word_response(p, PROBE_PICTURES, &[0.1, 0.3, 0.5, 0.7, 0.9])?;
     log(&format!(
@@ -242,6 +253,14 @@ fn text_to_image(
         shape += usize::from(j.shape);
         position += usize::from(j.position);
         count += usize::from(j.count);
+        if show_misses && !j.shape {
+            // `text-to-image #7 shape: "a small blue square on the left" (seed 7), found:
+            // blue circle left small (fit 0.81, 142 px), grey ...`
+            log(&format!(
+                "text-to-image #{i} shape: {prompt:?} (seed {i}), found: {}",
+                describe_detections(&found)
+            ));
+        }
         if let [asked] = c.scene.shapes.as_slice() {
             let drawn = found.first();
             kinds.add(asked.kind, drawn.map(|d| d.kind));
@@ -273,6 +292,28 @@ fn text_to_image(
         report.rows.push((name.into(), k as f64 / n as f64, n));
     }
     Ok(())
+}
+
+/// What the checker found, largest first: colour, kind, position, size, template fit, area.
+fn describe_detections(found: &[Detected]) -> String {
+    if found.is_empty() {
+        return "nothing".into();
+    }
+    found
+        .iter()
+        .map(|d| {
+            format!(
+                "{} {} {} {} (fit {:.2}, {} px)",
+                d.colour.name(),
+                d.kind.name(),
+                d.position.name(),
+                d.size.name(),
+                d.shape_fit,
+                d.area
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Short answers: every answer of the world is a word or two.
