@@ -64,12 +64,42 @@ fn builtin_model_passes_a_fixed_subset_of_eval_tiny() {
 
     let dir = showo::assets::builtin_model_dir().expect("assets/tiny is part of the repository");
     let p = Pipeline::load(&dir, &Device::Cpu, DType::F32).unwrap_or_else(|e| panic!("{e}"));
+    let saved = tempfile::tempdir().unwrap();
     let opts = EvalOptions {
         samples: 8,
+        show_misses: true,
+        save_samples: Some(saved.path().to_path_buf()),
         ..Default::default()
     };
-    let report = evaluate(&p, &opts, |line| eprintln!("{line}")).unwrap();
+    let mut misses = 0;
+    let report = evaluate(&p, &opts, |line| {
+        misses += usize::from(line.starts_with("text-to-image #"));
+        eprintln!("{line}")
+    })
+    .unwrap();
     eprintln!("{}", report.table());
+
+    // Every sample is saved, and its verdicts agree with the table and the logged misses.
+    let csv = std::fs::read_to_string(saved.path().join("t2i.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 8, "{csv}");
+    for i in 0..8 {
+        let png = saved.path().join(format!("t2i-{i:03}.png"));
+        let img = image::open(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
+        assert_eq!((img.width(), img.height()), (64, 64));
+    }
+    let shape_right = rows
+        .iter()
+        .filter(|r| r.split(',').nth_back(2) == Some("true"))
+        .count();
+    let (_, shape_share, _) = report
+        .rows
+        .iter()
+        .find(|(name, _, _)| name == "text-to-image shape")
+        .unwrap();
+    assert_eq!(shape_right as f64 / 8.0, *shape_share, "{csv}");
+    assert_eq!(misses, 8 - shape_right, "one logged line per shape miss");
+
     for (metric, at_least) in MINIMUM_ON_THE_SUBSET {
         let (_, score, n) = report
             .rows

@@ -46,6 +46,10 @@ pub struct EvalTinyArgs {
     /// not the asked kinds, with its prompt, seed and what the checker found.
     #[arg(long)]
     show_misses: bool,
+    /// Write every text-to-image sample into this folder (`t2i-NNN.png`, created if missing)
+    /// with `t2i.csv`: each sample's prompt and the checker's verdicts.
+    #[arg(long)]
+    save_samples: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -91,8 +95,13 @@ pub fn run(args: EvalTinyArgs) -> Result<()> {
             args.only.into_iter().map(Part::from).collect()
         },
         show_misses: args.show_misses,
+        save_samples: args.save_samples.clone(),
         ..Default::default()
     };
+    if let Some(dir) = &args.save_samples {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the samples folder {}", dir.display()))?;
+    }
     let report = evaluate(&p, &opts, |line| eprintln!("{line}"))?;
     let table = report.table();
     println!("{table}");

@@ -49,6 +49,10 @@ pub struct TrainTinyArgs {
     /// Extra flow-loss weight of latent cells covered by shapes (0 = the official plain mean).
     #[arg(long)]
     flow_shape_weight: Option<f32>,
+    /// Extra flow-loss weight of latent cells a two-tone background's split crosses (0 = none,
+    /// the shipped recipe; an experiment).
+    #[arg(long)]
+    flow_seam_weight: Option<f32>,
     /// Train text-to-image on original/counterfactual twins sharing noise (true, an
     /// experiment) or on independent pictures (false, the default and the shipped recipe).
     #[arg(long)]
@@ -116,6 +120,7 @@ pub fn run(args: TrainTinyArgs) -> Result<()> {
     opts.clip_grid = args.clip_grid.unwrap_or(opts.clip_grid);
     opts.lr = args.lr.unwrap_or(opts.lr);
     opts.flow_shape_weight = args.flow_shape_weight.unwrap_or(opts.flow_shape_weight);
+    opts.flow_seam_weight = args.flow_seam_weight.unwrap_or(opts.flow_seam_weight);
     opts.vae_kind_weight = args.vae_kind_weight.unwrap_or(opts.vae_kind_weight);
     opts.counterfactual_twins = args
         .counterfactual_twins

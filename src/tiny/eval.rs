@@ -47,6 +47,9 @@ pub struct EvalOptions {
     /// text-to-image sample whose shapes are not the asked kinds (prompt, seed, what the checker
     /// found): where QA and shape fail.
     pub show_misses: bool,
+    /// Write every text-to-image sample here (`t2i-NNN.png`) with `t2i.csv`: per sample its
+    /// prompt and the checker's verdicts, for looking at what the scores count.
+    pub save_samples: Option<std::path::PathBuf>,
 }
 
 /// One group of `eval-tiny` metrics.
@@ -83,6 +86,7 @@ impl Default for EvalOptions {
             extend_strength: None,
             parts: Part::ALL.to_vec(),
             show_misses: false,
+            save_samples: None,
         }
     }
 }
@@ -153,14 +157,7 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
     let n = opts.samples;
     let wanted = |part: Part| opts.parts.contains(&part);
     if wanted(Part::TextToImage) {
-        text_to_image(
-            p,
-            &data,
-            n,
-            (&base, guidance, opts.show_misses),
-            &mut report,
-            &mut log,
-        )?;
+        text_to_image(p, &data, n, (&base, guidance, opts), &mut report, &mut log)?;
     }
     if wanted(Part::ImageQa) {
         let question = |i| image_question(&data, i);
@@ -182,17 +179,18 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
 /// Pictures each diagnostic probe of the text-to-image part looks at (at most).
 const PROBE_PICTURES: usize = 40;
 
-/// `sampling` = (request for a prompt and seed, guidance, whether to log every sample whose
-/// shapes the checker does not find as asked).
+/// `sampling` = (request for a prompt and seed, guidance, the options: `show_misses` logs every
+/// sample whose shapes the checker does not find as asked, `save_samples` writes them all).
 fn text_to_image(
     p: &Pipeline,
     data: &WorldDataset,
     n: usize,
-    sampling: (&dyn Fn(String, u64) -> GenerateRequest, f32, bool),
+    sampling: (&dyn Fn(String, u64) -> GenerateRequest, f32, &EvalOptions),
     report: &mut EvalReport,
     log: &mut dyn FnMut(&str),
 ) -> Result<()> {
-    let (base, guidance, show_misses) = sampling;
+    let (base, guidance, opts) = sampling;
+    let mut verdicts = String::from("sample,prompt,colour,shape,position,count\n");
     // Whether the flow model follows the shape noun at all (see `word_response`).
     let response = kind_word_response(p, PROBE_PICTURES, &[0.1, 0.3, 0.5, 0.7, 0.9])?;
     log(&format!(
@@ -253,7 +251,14 @@ fn text_to_image(
         shape += usize::from(j.shape);
         position += usize::from(j.position);
         count += usize::from(j.count);
-        if show_misses && !j.shape {
+        if let Some(dir) = &opts.save_samples {
+            crate::media::save_rgb(&dir.join(format!("t2i-{i:03}.png")), &img)?;
+            verdicts.push_str(&format!(
+                "{i},\"{prompt}\",{},{},{},{}\n",
+                j.colour, j.shape, j.position, j.count
+            ));
+        }
+        if opts.show_misses && !j.shape {
             // `text-to-image #7 shape: "a small blue square on the left" (seed 7), found:
             // blue circle left small (fit 0.81, 142 px), grey ...`
             log(&format!(
@@ -276,6 +281,14 @@ fn text_to_image(
          as many shapes as asked (no stray blobs) {count}/{n} \
          (VAE round trip of the true pictures: colour {vae_colour}/{n}, shape {vae_shape}/{n})"
     ));
+    if let Some(dir) = &opts.save_samples {
+        let path = dir.join("t2i.csv");
+        std::fs::write(&path, verdicts).map_err(|source| crate::media::MediaError::Io {
+            path,
+            action: "writing the verdicts",
+            source,
+        })?;
+    }
     log(&format!(
         "one-shape prompts, asked -> drawn: {}",
         kinds.summary()

@@ -27,7 +27,7 @@ use super::optim::{AdamW, lr_at};
 use super::seeded_init::SeededVarMap;
 use super::spec::{PATCH_SIZES, tiny_showo2_config_with_patch, token_grid};
 use super::unified::{
-    LayoutIds, QaExample, T2iExample, answer_loss, flow_loss, rng, shape_cell_weights,
+    LayoutIds, QaExample, T2iExample, answer_loss, flow_loss, rng, seam_pixels, shape_cell_weights,
     twin_difference_weight,
 };
 use crate::model::Showo2;
@@ -63,6 +63,9 @@ pub struct TrainOptions {
     /// Extra flow-loss weight of latent cells covered by shapes (0 = the official plain mean;
     /// see `shape_cell_weights`).
     pub flow_shape_weight: f32,
+    /// Extra flow-loss weight of latent cells a two-tone background's split crosses (0 = none,
+    /// v10; see `seam_pixels`).
+    pub flow_seam_weight: f32,
     /// Train text-to-image as original/counterfactual twins sharing noise and time (see
     /// `WorldDataset::captioned_image_twins`); false = independent rows, the shipped recipe
     /// (v4, v6; twins did not help: v5 and a run with `twin_difference_weight` 12 scored no
@@ -112,6 +115,7 @@ impl TrainOptions {
             clip_grid: super::spec::BUILTIN_CLIP_GRID,
             lr: 1e-3,
             flow_shape_weight: 4.0,
+            flow_seam_weight: 0.0,
             counterfactual_twins: false,
             twin_difference_weight: 12.0,
             vae_lr: 1e-3,
@@ -650,8 +654,16 @@ fn train_unified(
                         .transpose()?;
                     for (k, c) in pictures.iter().enumerate() {
                         let latent = latents.get(k)?; // (C, h, w)
-                        let shape_weight = (opts.flow_shape_weight > 0.0)
-                            .then(|| flow_weight(&c.image, &latent, opts.flow_shape_weight))
+                        let shape_weight = (opts.flow_shape_weight > 0.0
+                            || opts.flow_seam_weight > 0.0)
+                            .then(|| {
+                                flow_weight(
+                                    &c.image,
+                                    &latent,
+                                    opts.flow_shape_weight,
+                                    opts.flow_seam_weight,
+                                )
+                            })
                             .transpose()?;
                         let weight = match (shape_weight, &twin_weight) {
                             (Some(s), Some(t)) => Some((s + t)?),
@@ -746,13 +758,25 @@ fn train_unified(
     Ok(())
 }
 
-/// The (h, w) flow-loss weights of a picture whose latent is `latent` (C, h, w).
-fn flow_weight(image: &RgbImage, latent: &Tensor, extra: f32) -> Result<Tensor> {
+/// The (h, w) flow-loss weights of a picture whose latent is `latent` (C, h, w): `extra` on
+/// the cells shapes cover, `seam_extra` on those a two-tone background's split crosses (see
+/// `seam_pixels`; 0 = none, which leaves the shape weights exactly as they were).
+fn flow_weight(image: &RgbImage, latent: &Tensor, extra: f32, seam_extra: f32) -> Result<Tensor> {
     let (_, h, w) = latent.dims3()?;
     let side = image.width() as usize;
     debug_assert!(h == w && image.height() as usize == side);
     let is_shape = crate::tiny::checker::shape_pixels(image);
-    let weights = shape_cell_weights(&is_shape, side, h, extra);
+    let mut weights = shape_cell_weights(&is_shape, side, h, extra);
+    if seam_extra > 0.0 {
+        let pixels: Vec<[u8; 3]> = image.pixels().map(|p| p.0).collect();
+        let seam = seam_pixels(&pixels, &is_shape, side);
+        for (w, s) in weights
+            .iter_mut()
+            .zip(shape_cell_weights(&seam, side, h, seam_extra))
+        {
+            *w += s - 1.0;
+        }
+    }
     Tensor::from_vec(weights, (h, w), latent.device())
 }
 
@@ -1003,6 +1027,53 @@ fn write_configs(
 mod tests {
     use super::*;
     use candle_core::IndexOp;
+
+    /// The seam of a two-tone background (white left, black right, split at x = 32) marks the
+    /// pixels within two of the split and weights the two latent columns beside it; a shape on
+    /// the split adds no seam of its own, and a weight of 0 leaves the shape weights as they were.
+    #[test]
+    fn a_two_tone_split_weights_the_cells_it_crosses() {
+        let side = 64;
+        let image = RgbImage::from_fn(side as u32, side as u32, |x, y| {
+            let in_square = (28..36).contains(&x) && (4..12).contains(&y);
+            image::Rgb(match (in_square, x < 32) {
+                (true, _) => [200, 30, 30],
+                (false, true) => [240, 240, 240],
+                (false, false) => [20, 20, 20],
+            })
+        });
+        let pixels: Vec<[u8; 3]> = image.pixels().map(|p| p.0).collect();
+        let is_shape = crate::tiny::checker::shape_pixels(&image);
+        let seam = seam_pixels(&pixels, &is_shape, side);
+        for y in [20, 40, 63] {
+            assert!(
+                (29..=33).all(|x| seam[y * side + x]),
+                "row {y} at the split"
+            );
+            assert!(
+                !seam[y * side + 26] && !seam[y * side + 36],
+                "row {y} away from it"
+            );
+        }
+        assert!(
+            !seam[8 * side + 31],
+            "inside the square, which is no background"
+        );
+
+        let latent = Tensor::zeros((16, 8, 8), DType::F32, &Device::Cpu).unwrap();
+        let shape_only = flow_weight(&image, &latent, 4.0, 0.0).unwrap();
+        let with_seam = flow_weight(&image, &latent, 4.0, 3.0).unwrap();
+        let cells = |t: &Tensor| t.to_vec2::<f32>().unwrap();
+        let (a, b) = (cells(&shape_only), cells(&with_seam));
+        assert_eq!(a[5][0], 1.0, "plain background");
+        for (row, cells) in b.iter().enumerate().skip(2) {
+            assert_eq!(cells[3], 4.0, "left of the split, row {row}");
+            assert_eq!(cells[4], 4.0, "right of the split, row {row}");
+            assert_eq!(cells[0], 1.0, "far from it, row {row}");
+        }
+        let expected = shape_cell_weights(&is_shape, side, 8, 4.0);
+        assert_eq!(a.concat(), expected, "weight 0 adds nothing");
+    }
 
     /// Patch 1 quadruples the image tokens at 64 px (8x8 instead of 4x4) and sizes the semantic
     /// position table to that grid; at either patch the model built from it turns an 8x8
