@@ -419,6 +419,10 @@ impl Pipeline {
     }
 }
 
+/// Most flow steps a `studio.json` may ask for (the studio's slider goes to 200; more is a
+/// broken file, not a setting).
+const MAX_STUDIO_STEPS: usize = 1000;
+
 /// `studio.json`: any subset of the settings.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -454,8 +458,10 @@ impl StudioFile {
                 "guidance is {g}, expected a finite scale of at least 0"
             )));
         }
-        if file.steps == Some(0) {
-            return Err(bad("steps is 0, expected at least 1 flow step".into()));
+        if let Some(n) = file.steps.filter(|n| !(1..=MAX_STUDIO_STEPS).contains(n)) {
+            return Err(bad(format!(
+                "steps is {n}, expected 1 to {MAX_STUDIO_STEPS} flow steps"
+            )));
         }
         Ok(file)
     }
@@ -574,7 +580,8 @@ mod tests {
             (r#"{"extend_strength": 0}"#, "extend_strength is 0"),
             (r#"{"inpaint_strength": 1.5}"#, "inpaint_strength is 1.5"),
             (r#"{"guidance": -1}"#, "guidance is -1"),
-            (r#"{"steps": 0}"#, "steps is 0"),
+            (r#"{"steps": 0}"#, "steps is 0, expected 1 to 1000"),
+            (r#"{"steps": 5000}"#, "steps is 5000"),
             (r#"{"strength": 0.5}"#, "unknown field `strength`"),
         ] {
             std::fs::write(&path, text).unwrap();

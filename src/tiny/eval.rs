@@ -259,8 +259,8 @@ fn text_to_image(
             ));
         }
         if opts.show_misses && !j.shape {
-            // `text-to-image #7 shape: "a small blue square on the left" (seed 7), found:
-            // blue circle left small (fit 0.81, 142 px), grey ...`
+            // `text-to-image #25 shape: "a small green square on the right" (seed 25), found:
+            // green circle right small (fit 0.83, 287 px)`, one `;`-separated entry a shape.
             log(&format!(
                 "text-to-image #{i} shape: {prompt:?} (seed {i}), found: {}",
                 describe_detections(&found)
