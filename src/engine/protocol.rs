@@ -136,7 +136,6 @@ pub struct ModelInfo {
     pub guidance: f32,
     /// The flow steps new requests start from (the checkpoint's `studio.json`, else the
     /// official 49).
-    #[serde(default = "official_steps")]
     pub steps: u32,
     /// Where the weights live, e.g. "cpu", "cuda:0".
     pub device: String,
@@ -148,12 +147,6 @@ pub struct ModelInfo {
     /// What it was loaded with (a reload with other settings is a new load).
     #[serde(default)]
     pub settings: LoadSettings,
-}
-
-/// The official num_inference_steps 50 as Euler steps (what a model without a `studio.json`
-/// starts requests at).
-fn official_steps() -> u32 {
-    49
 }
 
 /// How often and how large live previews of the flow steps are.

@@ -50,7 +50,7 @@ impl ScriptedBackend {
             video_chat: true,
             max_video_frames: 4,
             guidance: 5.0,
-            steps: 49,
+            steps: crate::pipeline::generate::OFFICIAL_STEPS as u32,
             loaded: None,
         }
     }

@@ -48,13 +48,17 @@ pub struct GenerateRequest {
     pub initial_noise: Option<Tensor>,
 }
 
+/// The official `num_inference_steps` 50 as Euler steps (model calls): what requests start
+/// from unless a checkpoint's `studio.json` names its own.
+pub const OFFICIAL_STEPS: usize = 49;
+
 impl Default for GenerateRequest {
     fn default() -> Self {
         Self {
             prompt: String::new(),
             negative_prompt: String::new(),
             seed: 0,
-            steps: 49,
+            steps: OFFICIAL_STEPS,
             guidance: 5.0,
             size: None,
             shift: 3.0,

@@ -152,7 +152,7 @@ impl StudioSettings {
             inpaint_strength: 1.0,
             extend_strength: 1.0,
             guidance: 5.0,
-            steps: 49,
+            steps: generate::OFFICIAL_STEPS,
         }
     }
 }

@@ -154,18 +154,17 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
         shift: opts.shift,
         ..Default::default()
     };
-    let n = opts.samples;
     let wanted = |part: Part| opts.parts.contains(&part);
     if wanted(Part::TextToImage) {
-        text_to_image(p, &data, n, (&base, guidance, opts), &mut report, &mut log)?;
+        text_to_image(p, &data, opts, &base, guidance, &mut report, &mut log)?;
     }
     if wanted(Part::ImageQa) {
         let question = |i| image_question(&data, i);
-        answer_questions(p, n, opts, "image", question, &mut report, &mut log)?;
+        answer_questions(p, opts, "image", question, &mut report, &mut log)?;
     }
     if wanted(Part::ClipQa) {
         let question = |i| clip_question(p, &data, i);
-        answer_questions(p, n, opts, "clip", question, &mut report, &mut log)?;
+        answer_questions(p, opts, "clip", question, &mut report, &mut log)?;
     }
     if wanted(Part::Inpainting) {
         inpainting(p, &data, opts, &base, &mut report, &mut log)?;
@@ -179,17 +178,19 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
 /// Pictures each diagnostic probe of the text-to-image part looks at (at most).
 const PROBE_PICTURES: usize = 40;
 
-/// `sampling` = (request for a prompt and seed, guidance, the options: `show_misses` logs every
-/// sample whose shapes the checker does not find as asked, `save_samples` writes them all).
+/// `opts.samples` prompts drawn through `base` (request for a prompt and seed) at `guidance`;
+/// `show_misses` logs every sample whose shapes the checker does not find as asked,
+/// `save_samples` writes them all.
 fn text_to_image(
     p: &Pipeline,
     data: &WorldDataset,
-    n: usize,
-    sampling: (&dyn Fn(String, u64) -> GenerateRequest, f32, &EvalOptions),
+    opts: &EvalOptions,
+    base: &dyn Fn(String, u64) -> GenerateRequest,
+    guidance: f32,
     report: &mut EvalReport,
     log: &mut dyn FnMut(&str),
 ) -> Result<()> {
-    let (base, guidance, opts) = sampling;
+    let n = opts.samples;
     let mut verdicts = String::from("sample,prompt,colour,shape,position,count\n");
     // Whether the flow model follows the shape noun at all (see `word_response`).
     let response = kind_word_response(p, PROBE_PICTURES, &[0.1, 0.3, 0.5, 0.7, 0.9])?;
@@ -283,11 +284,8 @@ fn text_to_image(
     ));
     if let Some(dir) = &opts.save_samples {
         let path = dir.join("t2i.csv");
-        std::fs::write(&path, verdicts).map_err(|source| crate::media::MediaError::Io {
-            path,
-            action: "writing the verdicts",
-            source,
-        })?;
+        std::fs::write(&path, verdicts)
+            .map_err(|e| crate::media::MediaError::io(path, "writing the verdicts", e))?;
     }
     log(&format!(
         "one-shape prompts, asked -> drawn: {}",
@@ -337,18 +335,18 @@ fn chat_options() -> ChatOptions {
     }
 }
 
-/// Asks `n` held-out questions, each `question(i)` = (pair, attachment, the scene's full
-/// description), and adds the "`lane` QA exact match" row; logs the score per kind and, with
-/// `show_misses`, every wrong answer.
+/// Asks `opts.samples` held-out questions, each `question(i)` = (pair, attachment, the scene's
+/// full description), and adds the "`lane` QA exact match" row; logs the score per kind and,
+/// with `show_misses`, every wrong answer.
 fn answer_questions(
     p: &Pipeline,
-    n: usize,
     opts: &EvalOptions,
     lane: &str,
     question: impl Fn(u64) -> (QaPair, Attachment, String),
     report: &mut EvalReport,
     log: &mut dyn FnMut(&str),
 ) -> Result<()> {
+    let n = opts.samples;
     let opts_chat = chat_options();
     let mut by_kind = KindTally::default();
     for i in 0..n as u64 {

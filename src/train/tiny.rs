@@ -768,8 +768,7 @@ fn flow_weight(image: &RgbImage, latent: &Tensor, extra: f32, seam_extra: f32) -
     let is_shape = crate::tiny::checker::shape_pixels(image);
     let mut weights = shape_cell_weights(&is_shape, side, h, extra);
     if seam_extra > 0.0 {
-        let pixels: Vec<[u8; 3]> = image.pixels().map(|p| p.0).collect();
-        let seam = seam_pixels(&pixels, &is_shape, side);
+        let seam = seam_pixels(image, &is_shape);
         for (w, s) in weights
             .iter_mut()
             .zip(shape_cell_weights(&seam, side, h, seam_extra))
@@ -1042,9 +1041,8 @@ mod tests {
                 (false, false) => [20, 20, 20],
             })
         });
-        let pixels: Vec<[u8; 3]> = image.pixels().map(|p| p.0).collect();
         let is_shape = crate::tiny::checker::shape_pixels(&image);
-        let seam = seam_pixels(&pixels, &is_shape, side);
+        let seam = seam_pixels(&image, &is_shape);
         for y in [20, 40, 63] {
             assert!(
                 (29..=33).all(|x| seam[y * side + x]),

@@ -3,6 +3,7 @@
 //! understanding layout), summed.
 
 use candle_core::{D, DType, IndexOp, Result, Tensor};
+use image::RgbImage;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -72,7 +73,7 @@ pub fn shape_cell_weights(is_shape: &[bool], side: usize, grid: usize, extra: f3
     out
 }
 
-/// Per pixel of a `side` x `side` picture (row-major): within `SEAM_REACH` pixels of a change
+/// Per pixel of a square picture (row-major): within `SEAM_REACH` pixels of a change
 /// between two background tones, i.e. of a two-tone background's split line (`is_shape` marks
 /// the shape pixels, which are not background).
 ///
@@ -80,11 +81,12 @@ pub fn shape_cell_weights(is_shape: &[bool], side: usize, grid: usize, extra: f3
 /// plain background but 58% on a two-tone one: the model draws the straight split as a wavy
 /// seam whose tone bleeds into the shapes it crosses. The seam is a line a cell wide, so with
 /// the plain mean it is a small share of the loss, as the shapes were before their weight.
-pub fn seam_pixels(pixels: &[[u8; 3]], is_shape: &[bool], side: usize) -> Vec<bool> {
+pub fn seam_pixels(image: &RgbImage, is_shape: &[bool]) -> Vec<bool> {
     const SEAM_REACH: usize = 2;
     // Background tones are greys at least 52 apart; a shape's blurred rim is not background.
     const TONE_STEP: i32 = 24;
-    let grey = |i: usize| i32::from(pixels[i][1]);
+    let side = image.width() as usize;
+    let grey = |i: usize| i32::from(image.as_raw()[3 * i + 1]);
     let background = |i: usize| !is_shape[i];
     let mut edge = vec![false; side * side];
     for y in 0..side {
