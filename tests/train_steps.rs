@@ -206,7 +206,7 @@ fn trained_showo2_reloads_to_the_model_that_was_trained() {
     );
 }
 
-/// The whole `train-tiny` command at toy sizes: all four phases run and leave a loadable
+/// The whole `train-tiny` command at toy sizes: all five phases run and leave a loadable
 /// checkpoint; phases 3 and 4 change the decoder and not one encoder weight (phase 2 trained on
 /// the encoder's latents); a second run on the same folder resumes to exactly the same files,
 /// and a fresh run in another folder writes them again byte for byte.
@@ -221,6 +221,8 @@ fn train_tiny_runs_every_phase_and_resumes() {
         opts.decoder_steps,
         opts.polish_steps,
     ) = (2, 2, 2, 2);
+    // And the optional sharpening against a critic (phase 5), so its resume is checked too.
+    opts.sharpen_steps = 2;
     (
         opts.vae_batch,
         opts.t2i_batch,
@@ -240,7 +242,7 @@ fn train_tiny_runs_every_phase_and_resumes() {
         }
     })
     .unwrap();
-    assert_eq!(phases, ["vae", "unified", "decoder", "polish"]);
+    assert_eq!(phases, ["vae", "unified", "decoder", "polish", "sharpen"]);
     let out = dir.path();
     for file in [
         "model.safetensors",
@@ -254,9 +256,16 @@ fn train_tiny_runs_every_phase_and_resumes() {
     assert!(
         csv.contains("decoder_l1")
             && csv.contains("decoder_predicted_l1")
-            && csv.contains("polish_l1"),
+            && csv.contains("polish_l1")
+            && csv.contains("sharpen_fooling")
+            && csv.contains("sharpen_critic"),
         "{csv}"
     );
+    // The critic has its own checkpoint and never ships in the VAE.
+    assert!(out.join("vae_sharpen_critic.ckpt.safetensors").exists());
+    let shipped =
+        candle_core::safetensors::load(out.join("vae.safetensors"), &Device::Cpu).unwrap();
+    assert!(shipped.keys().all(|k| !k.starts_with("critic.")));
 
     let dev = Device::Cpu;
     let load = |f: &str| candle_core::safetensors::load(out.join(f), &dev).unwrap();
@@ -328,7 +337,7 @@ fn train_tiny_runs_every_phase_and_resumes() {
 }
 
 /// Settings a run cannot honour (a clip grid or frame count a frame cannot give, a weight
-/// average outside [0, 1)) are refused before anything is written, naming the setting and what
+/// average outside [0, 1), sharpening with no weight or no predictions) are refused before anything is written, naming the setting and what
 /// it may be.
 #[test]
 fn train_tiny_refuses_settings_it_cannot_honour() {
@@ -354,6 +363,21 @@ fn train_tiny_refuses_settings_it_cannot_honour() {
             .unwrap_err()
             .to_string();
         assert!(err.contains(expected), "{err}");
+        assert!(!out.exists(), "a refused run wrote {}", out.display());
+    }
+    // Sharpening with nothing for the critic to judge.
+    for (weight, flow_batch) in [(0.0, 4), (0.1, 0)] {
+        let mut opts = TrainOptions::new(out.clone());
+        (opts.sharpen_steps, opts.sharpen_weight) = (5, weight);
+        opts.decoder_flow_batch = flow_batch;
+        let err =
+            run(&opts, &mut |_: &str,
+                             _: usize,
+                             _: usize,
+                             _: &[(&str, f64)]| {})
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sharpen_steps 5 with sharpen_weight"), "{err}");
         assert!(!out.exists(), "a refused run wrote {}", out.display());
     }
 }

@@ -76,6 +76,12 @@ pub struct TrainTinyArgs {
     /// Largest latent noise of the polish's last step (it falls from the VAE's 0.3).
     #[arg(long)]
     polish_noise: Option<f32>,
+    /// Steps of the decoder's sharpening against a patch critic (phase 5; 0 skips it).
+    #[arg(long)]
+    sharpen_steps: Option<usize>,
+    /// Weight of the critic's verdict in the decoder's loss while sharpening.
+    #[arg(long)]
+    sharpen_weight: Option<f32>,
     /// Decay of the weight average phase 2 ships, in [0, 1) (0.999 since v10; 0 = the last
     /// weights, which always stay in `model.ckpt.safetensors`).
     #[arg(long)]
@@ -133,6 +139,8 @@ pub fn run(args: TrainTinyArgs) -> Result<()> {
     opts.decoder_flow_tail = args.decoder_flow_tail.unwrap_or(opts.decoder_flow_tail);
     opts.polish_steps = args.polish_steps.unwrap_or(opts.polish_steps);
     opts.polish_noise = args.polish_noise.unwrap_or(opts.polish_noise);
+    opts.sharpen_steps = args.sharpen_steps.unwrap_or(opts.sharpen_steps);
+    opts.sharpen_weight = args.sharpen_weight.unwrap_or(opts.sharpen_weight);
     opts.ema_decay = args.ema_decay.unwrap_or(opts.ema_decay);
     opts.checkpoint_every = args.checkpoint_every.unwrap_or(opts.checkpoint_every);
     opts.seed = args.seed.unwrap_or(opts.seed);

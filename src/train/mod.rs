@@ -1,6 +1,7 @@
 //! Training with candle autograd: optimiser, schedule, loss curves, and the unified model's
 //! losses. Used by `train-tiny` to reproduce the built-in model.
 
+pub mod critic;
 pub mod curves;
 pub mod decoder;
 pub mod kind_head;

@@ -91,6 +91,11 @@ pub struct TrainOptions {
     pub polish_steps: usize,
     /// Largest latent noise of the polish's last step (it falls from `vae_latent_noise`).
     pub polish_noise: f32,
+    /// Steps of the decoder's sharpening against a patch critic (phase 5, see `critic.rs`;
+    /// 0 = none).
+    pub sharpen_steps: usize,
+    /// Weight of the critic's verdict in the decoder's loss during sharpening.
+    pub sharpen_weight: f32,
     /// Decay of the weight average phase 2 ships (see `AdamW::with_ema`; 0 = the last weights;
     /// 0.999 since v10, which answered as well as the last weights).
     pub ema_decay: f64,
@@ -126,6 +131,8 @@ impl TrainOptions {
             decoder_flow_tail: false,
             polish_steps: 1500,
             polish_noise: 0.05,
+            sharpen_steps: 0,
+            sharpen_weight: 0.1,
             ema_decay: 0.999,
             checkpoint_every: 200,
             seed: 2026,
@@ -167,6 +174,16 @@ pub fn run(opts: &TrainOptions, progress: Progress) -> anyhow::Result<()> {
             "clip_frames_seen {}: expected at least 2 (a direction needs a first and a last \
              frame)",
             opts.clip_frames_seen
+        );
+    }
+    if opts.sharpen_steps > 0 && !(opts.sharpen_weight > 0.0 && opts.decoder_flow_batch > 0) {
+        anyhow::bail!(
+            "sharpen_steps {} with sharpen_weight {} and decoder_flow_batch {}: the critic \
+             judges pictures decoded from the flow model's predictions, so sharpening needs \
+             a weight above 0 and at least one prediction a step",
+            opts.sharpen_steps,
+            opts.sharpen_weight,
+            opts.decoder_flow_batch
         );
     }
     if !(0.0..1.0).contains(&opts.ema_decay) {
