@@ -8,8 +8,9 @@
 //! (about one large shape) as true picture or decoded one; the decoder is then asked to fool
 //! it, which rewards committing to crisp corners instead of averaging them.
 //!
-//! Layout (names `critic.*`): three 4x4 stride-2 convolutions (3 -> 64 -> 128 -> 128) with
-//! leaky ReLU, then a 3x3 convolution to one logit per patch: (B, 3, 64, 64) -> (B, 1, 8, 8).
+//! Layout (`down.{0,1,2}`, `out`; the sharpening stage keeps them under `critic.`): three 4x4
+//! stride-2 convolutions (3 -> 64 -> 128 -> 128) with leaky ReLU, then a 3x3 convolution to
+//! one logit per patch: (B, 3, 64, 64) -> (B, 1, 8, 8).
 
 use candle_core::{Result, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, Module, VarBuilder, conv2d};

@@ -3,8 +3,9 @@
 //! Phase 1 trains the Wan-architecture VAE (reconstruction + a small KL), then measures the
 //! latent mean/std it produces (they become its normalisation constants, as Wan2.1's are).
 //! Phase 2 trains the unified Show-o2 jointly: flow matching on text-to-image (10% empty
-//! captions), answer cross-entropy on image and clip questions. Phase 3 (`decoder.rs`) refines
-//! the VAE decoder alone on the frozen encoder's latents. All phases checkpoint every
+//! captions), answer cross-entropy on image and clip questions. Phases 3 and 4 (`decoder.rs`)
+//! refine the VAE decoder alone on the frozen encoder's latents; phase 5, off in the shipped
+//! recipe, sharpens it against a critic (`critic.rs`). All phases checkpoint every
 //! few hundred steps into `--out` and resume from there; loss curves go to `curves.csv` and
 //! `curves.png`. The finished folder is a Show-o2 checkpoint the studio loads like any other.
 
@@ -94,7 +95,8 @@ pub struct TrainOptions {
     /// Steps of the decoder's sharpening against a patch critic (phase 5, see `critic.rs`;
     /// 0 = none).
     pub sharpen_steps: usize,
-    /// Weight of the critic's verdict in the decoder's loss during sharpening.
+    /// Weight of the critic's verdict in the decoder's loss during sharpening (above 0 when
+    /// `sharpen_steps` is).
     pub sharpen_weight: f32,
     /// Decay of the weight average phase 2 ships (see `AdamW::with_ema`; 0 = the last weights;
     /// 0.999 since v10, which answered as well as the last weights).
