@@ -1,10 +1,10 @@
 //! A small patch critic (PatchGAN-style) for the decoder's sharpening stage.
 //!
-//! Under L1 or MSE, the best picture behind an uncertain latent is the average of the pictures
-//! it could be, and the average of a square's possible corners is a rounded corner: the
+//! Under L1 or MSE, the best picture behind an uncertain latent is a per-pixel median or mean
+//! of the pictures it could be, and that of a square's possible corners is a rounded one: the
 //! decoder draws squircles and blunt triangles from the flow model's smooth latents, although
-//! the latent names the kind (see `decoder.rs`). The official Wan VAE was trained with an
-//! adversarial loss for the same reason. The critic scores overlapping 38x38-pixel patches
+//! the latent names the kind (see `decoder.rs`). Wan-VAE's last training stage adds a GAN
+//! loss (Wan technical report). The critic scores overlapping 38x38-pixel patches
 //! (about one large shape) as true picture or decoded one; the decoder is then asked to fool
 //! it, which rewards committing to crisp corners instead of averaging them.
 //!
