@@ -351,34 +351,30 @@ fn train_tiny_refuses_settings_it_cannot_honour() {
         (1, 4, 5, 1.0, "ema_decay 1: expected a decay in [0, 1)"),
         (1, 4, 5, -0.5, "ema_decay -0.5: expected a decay in [0, 1)"),
     ];
-    for (patch, grid, frames, ema, expected) in cases {
-        let mut opts = TrainOptions::new(out.clone());
-        (opts.patch_size, opts.clip_grid, opts.clip_frames_seen) = (patch, grid, frames);
-        opts.ema_decay = ema;
+    // Refused before anything is written, with a message containing `expected`.
+    let refused = |opts: &TrainOptions, expected: &str| {
         let err =
-            run(&opts, &mut |_: &str,
-                             _: usize,
-                             _: usize,
-                             _: &[(&str, f64)]| {})
+            run(opts, &mut |_: &str,
+                            _: usize,
+                            _: usize,
+                            _: &[(&str, f64)]| {})
             .unwrap_err()
             .to_string();
         assert!(err.contains(expected), "{err}");
         assert!(!out.exists(), "a refused run wrote {}", out.display());
+    };
+    for (patch, grid, frames, ema, expected) in cases {
+        let mut opts = TrainOptions::new(out.clone());
+        (opts.patch_size, opts.clip_grid, opts.clip_frames_seen) = (patch, grid, frames);
+        opts.ema_decay = ema;
+        refused(&opts, expected);
     }
     // Sharpening with nothing for the critic to judge.
     for (weight, flow_batch) in [(0.0, 4), (0.1, 0)] {
         let mut opts = TrainOptions::new(out.clone());
         (opts.sharpen_steps, opts.sharpen_weight) = (5, weight);
         opts.decoder_flow_batch = flow_batch;
-        let err =
-            run(&opts, &mut |_: &str,
-                             _: usize,
-                             _: usize,
-                             _: &[(&str, f64)]| {})
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("sharpen_steps 5 with sharpen_weight"), "{err}");
-        assert!(!out.exists(), "a refused run wrote {}", out.display());
+        refused(&opts, "sharpen_steps 5 with sharpen_weight");
     }
 }
 

@@ -84,12 +84,23 @@ struct Stage {
 /// The critic's learning rate as a share of the decoder's at the same step.
 const CRITIC_LR_SHARE: f64 = 10.0;
 
-/// A stage's critic, its optimiser and its checkpoint (`vae_<stage>_critic`).
+/// A stage's critic, its optimiser and checkpoint (`vae_<stage>_critic`), and its verdict's
+/// weight in the decoder's loss.
 struct Sharpening {
     critic: Critic,
+    weight: f64,
     map: VarMap,
     opt: AdamW,
     ckpt: Checkpoint,
+}
+
+/// Decoded pictures as the critic saw them while the decoder's loss was built.
+struct Judged {
+    /// (B, 3, H, W), clamped to the range a picture can have (so the critic cannot win on
+    /// out-of-range values alone) and detached for the critic's own step.
+    pictures: Tensor,
+    /// The unweighted fooling loss, for the curves.
+    fooling: Tensor,
 }
 
 impl Sharpening {
@@ -105,10 +116,48 @@ impl Sharpening {
         ckpt.resume(&mut map, &mut opt)?;
         Ok(Self {
             critic,
+            weight: f64::from(stage.adversarial_weight),
             map,
             opt,
             ckpt,
         })
+    }
+
+    /// The weighted term the decoder's loss gains for pictures it decoded (B, 3, 1, H, W).
+    fn judge(&self, decoded: &Tensor) -> Result<(Tensor, Judged)> {
+        let pictures = decoded.squeeze(2)?.clamp(-1f32, 1f32)?;
+        let fooling = self.critic.fooling_loss(&pictures)?;
+        let term = (&fooling * self.weight)?;
+        let pictures = pictures.detach();
+        Ok((term, Judged { pictures, fooling }))
+    }
+
+    /// One critic step on the true pictures (B, 3, 1, H, W) against `judged`, after the
+    /// decoder's step: (fooling loss, critic's hinge loss) for the curves.
+    fn train_critic(&mut self, truth: &Tensor, judged: Judged, lr: f64) -> Result<(f64, f64)> {
+        let loss = self
+            .critic
+            .hinge_loss(&truth.squeeze(2)?, &judged.pictures)?;
+        let mut grads = loss.backward()?;
+        self.opt.clip(&mut grads, 1.0)?;
+        self.opt.apply(&grads, lr * CRITIC_LR_SHARE)?;
+        Ok((
+            judged.fooling.to_scalar::<f32>()? as f64,
+            loss.to_scalar::<f32>()? as f64,
+        ))
+    }
+
+    /// Saves at the steps the stage's checkpoint does (that one also writes the curves and
+    /// redraws the plot).
+    fn after_step(&self, step: usize, every: usize) -> anyhow::Result<()> {
+        if (step + 1).is_multiple_of(every) {
+            self.save()?;
+        }
+        Ok(())
+    }
+
+    fn save(&self) -> anyhow::Result<()> {
+        self.ckpt.save(&self.map, &self.opt)
     }
 }
 
@@ -213,14 +262,12 @@ fn run_stage(
             predicted = Some((x, decoded));
         }
         // The critic judges the pictures decoded from the flow model's predictions: those of
-        // true latents are all but exact already. It sees (B, 3, H, W), the decoded ones
-        // clamped to the range a picture can have (so it cannot win on out-of-range values).
-        let adversary = match (&mut sharpen, predicted) {
+        // true latents are all but exact already.
+        let adversary = match (&sharpen, predicted) {
             (Some(s), Some((truth, decoded))) => {
-                let fake = decoded.squeeze(2)?.clamp(-1f32, 1f32)?;
-                let fooling = s.critic.fooling_loss(&fake)?;
-                loss = (loss + (&fooling * f64::from(stage.adversarial_weight))?)?;
-                Some((s, truth.squeeze(2)?, fake.detach(), fooling))
+                let (term, judged) = s.judge(&decoded)?;
+                loss = (loss + term)?;
+                Some((truth, judged))
             }
             _ => None,
         };
@@ -229,16 +276,10 @@ fn run_stage(
         let peak = opts.vae_lr * stage.lr_share;
         let lr = lr_at(step, stage.steps, 50, peak, peak * 0.05);
         opt.apply(&grads, lr)?;
-        if let Some((s, truth, fake, fooling)) = adversary {
-            let critic_loss = s.critic.hinge_loss(&truth, &fake)?;
-            let mut grads = critic_loss.backward()?;
-            s.opt.clip(&mut grads, 1.0)?;
-            s.opt.apply(&grads, lr * CRITIC_LR_SHARE)?;
-            vals.push((fooling_series.as_str(), fooling.to_scalar::<f32>()? as f64));
-            vals.push((
-                critic_series.as_str(),
-                critic_loss.to_scalar::<f32>()? as f64,
-            ));
+        if let (Some(s), Some((truth, judged))) = (&mut sharpen, adversary) {
+            let (fooling, critic) = s.train_critic(&truth, judged, lr)?;
+            vals.push((fooling_series.as_str(), fooling));
+            vals.push((critic_series.as_str(), critic));
         }
         if !vals.iter().all(|v| v.1.is_finite()) {
             anyhow::bail!("{} diverged at step {step}; lower vae_lr", stage.name);
@@ -246,13 +287,12 @@ fn run_stage(
         progress(stage.name, step + 1, stage.steps, &vals);
         ckpt.after_step(step, &vals, opts.checkpoint_every, (&map, &opt))?;
         if let Some(s) = &sharpen {
-            s.ckpt
-                .after_step(step, &[], opts.checkpoint_every, (&s.map, &s.opt))?;
+            s.after_step(step, opts.checkpoint_every)?;
         }
     }
     ckpt.save(&map, &opt)?;
     if let Some(s) = &sharpen {
-        s.ckpt.save(&s.map, &s.opt)?;
+        s.save()?;
     }
     save_varmap_atomic(&map, &weights) // `tiny::run` redraws the plot next
 }
