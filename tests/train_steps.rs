@@ -221,8 +221,13 @@ fn train_tiny_runs_every_phase_and_resumes() {
         opts.decoder_steps,
         opts.polish_steps,
     ) = (2, 2, 2, 2);
-    // And the optional sharpening against a critic (phase 5), so its resume is checked too.
+    // And the optional sharpening against a critic (phase 5) and redrawing (phase 6), so
+    // their resumes are checked too. A toy model draws nothing the world could redraw, so
+    // phase 6 finds its bank already in the folder (the bank's sampling is tested on the
+    // built-in model, `tests/builtin_model.rs`).
     opts.sharpen_steps = 2;
+    (opts.redraw_steps, opts.redraw_batch) = (2, 2);
+    place_redraw_bank(dir.path());
     (
         opts.vae_batch,
         opts.t2i_batch,
@@ -242,7 +247,10 @@ fn train_tiny_runs_every_phase_and_resumes() {
         }
     })
     .unwrap();
-    assert_eq!(phases, ["vae", "unified", "decoder", "polish", "sharpen"]);
+    assert_eq!(
+        phases,
+        ["vae", "unified", "decoder", "polish", "sharpen", "redraw"]
+    );
     let out = dir.path();
     for file in [
         "model.safetensors",
@@ -258,7 +266,8 @@ fn train_tiny_runs_every_phase_and_resumes() {
             && csv.contains("decoder_predicted_l1")
             && csv.contains("polish_l1")
             && csv.contains("sharpen_fooling")
-            && csv.contains("sharpen_critic"),
+            && csv.contains("sharpen_critic")
+            && csv.contains("redraw_redrawn_l1"),
         "{csv}"
     );
     // The critic has its own checkpoint and never ships in the VAE.
@@ -321,6 +330,7 @@ fn train_tiny_runs_every_phase_and_resumes() {
     // A second run from scratch in another folder: the same bytes (initial weights are drawn
     // from the run's seed, not from the thread RNG candle's VarMap uses).
     let other = tempfile::tempdir().unwrap();
+    place_redraw_bank(other.path());
     let mut again = opts.clone();
     again.out = other.path().to_path_buf();
     run(&again, &mut |_: &str,
@@ -336,8 +346,29 @@ fn train_tiny_runs_every_phase_and_resumes() {
     }
 }
 
+/// A redraw bank (see `train::redraw`) of three seeded latents and world pictures in `dir`.
+fn place_redraw_bank(dir: &std::path::Path) {
+    use showo::tiny::world::Scene;
+    let dev = Device::Cpu;
+    let latents = seeded(&[3, 16, 1, 8, 8], 7, &dev);
+    let bytes: Vec<u8> = (0..3)
+        .flat_map(|seed| {
+            let picture = Scene::generate(seed).render(64);
+            (0..3)
+                .flat_map(|c| picture.pixels().map(move |p| p.0[c]).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let targets = Tensor::from_vec(bytes, (3, 3, 64, 64), &dev).unwrap();
+    let tensors: std::collections::HashMap<_, _> = [("latents", latents), ("targets", targets)]
+        .into_iter()
+        .collect();
+    candle_core::safetensors::save(&tensors, dir.join(showo::train::redraw::BANK_FILE)).unwrap();
+}
+
 /// Settings a run cannot honour (a clip grid or frame count a frame cannot give, a weight
-/// average outside [0, 1), sharpening with no weight or no predictions) are refused before anything is written, naming the setting and what
+/// average outside [0, 1), sharpening with no weight or no predictions, redrawing with no
+/// bank) are refused before anything is written, naming the setting and what
 /// it may be.
 #[test]
 fn train_tiny_refuses_settings_it_cannot_honour() {
@@ -375,6 +406,12 @@ fn train_tiny_refuses_settings_it_cannot_honour() {
         (opts.sharpen_steps, opts.sharpen_weight) = (5, weight);
         opts.decoder_flow_batch = flow_batch;
         refused(&opts, "sharpen_steps 5 with sharpen_weight");
+    }
+    // Redrawing with no bank to draw from or nothing of it a step.
+    for (pictures, batch) in [(0, 8), (1600, 0)] {
+        let mut opts = TrainOptions::new(out.clone());
+        (opts.redraw_steps, opts.redraw_pictures, opts.redraw_batch) = (5, pictures, batch);
+        refused(&opts, "redraw_steps 5 with redraw_pictures");
     }
 }
 

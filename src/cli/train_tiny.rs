@@ -82,6 +82,16 @@ pub struct TrainTinyArgs {
     /// Weight of the critic's verdict in the decoder's loss while sharpening.
     #[arg(long)]
     sharpen_weight: Option<f32>,
+    /// Steps of the decoder on the model's own generations redrawn as the world draws them
+    /// (phase 6, an experiment; 0 skips it).
+    #[arg(long)]
+    redraw_steps: Option<usize>,
+    /// Generations sampled for the redraw bank (the redrawable ones are kept).
+    #[arg(long)]
+    redraw_pictures: Option<usize>,
+    /// Bank entries each redraw step decodes.
+    #[arg(long)]
+    redraw_batch: Option<usize>,
     /// Decay of the weight average phase 2 ships, in [0, 1) (0.999 since v10; 0 = the last
     /// weights, which always stay in `model.ckpt.safetensors`).
     #[arg(long)]
@@ -141,6 +151,9 @@ pub fn run(args: TrainTinyArgs) -> Result<()> {
     opts.polish_noise = args.polish_noise.unwrap_or(opts.polish_noise);
     opts.sharpen_steps = args.sharpen_steps.unwrap_or(opts.sharpen_steps);
     opts.sharpen_weight = args.sharpen_weight.unwrap_or(opts.sharpen_weight);
+    opts.redraw_steps = args.redraw_steps.unwrap_or(opts.redraw_steps);
+    opts.redraw_pictures = args.redraw_pictures.unwrap_or(opts.redraw_pictures);
+    opts.redraw_batch = args.redraw_batch.unwrap_or(opts.redraw_batch);
     opts.ema_decay = args.ema_decay.unwrap_or(opts.ema_decay);
     opts.checkpoint_every = args.checkpoint_every.unwrap_or(opts.checkpoint_every);
     opts.seed = args.seed.unwrap_or(opts.seed);

@@ -7,6 +7,7 @@ pub mod eval;
 pub mod grammar;
 pub mod latent_probe;
 pub mod noise_kept;
+pub mod redraw;
 pub mod shape_survival;
 pub mod tokenizer;
 pub mod word_response;

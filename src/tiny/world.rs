@@ -447,6 +447,27 @@ impl Sprite {
         }
     }
 
+    /// The sprite of `kind` whose bounding box best matches a box `width` x `height` centred
+    /// on `centre` (normalised): the inverse of `reach`, averaging what the width and the
+    /// height each say of the extent.
+    pub fn fitted_to_box(
+        kind: ShapeKind,
+        rgb: [u8; 3],
+        centre: (f32, f32),
+        width: f32,
+        height: f32,
+    ) -> Sprite {
+        let unit = Sprite {
+            kind,
+            rgb,
+            centre,
+            extent: 1.0,
+        };
+        let (half_width, up, down) = unit.reach();
+        let extent = (width / (2.0 * half_width) + height / (up + down)) / 2.0;
+        Sprite { extent, ..unit }
+    }
+
     /// How far the shape reaches from its centre: (half width, up, down), normalised. The one
     /// place the square's and triangle's proportions turn into lengths.
     pub fn reach(&self) -> (f32, f32, f32) {

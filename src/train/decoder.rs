@@ -31,6 +31,7 @@ use rand_distr::{Distribution, StandardNormal};
 
 use super::critic::Critic;
 use super::optim::{AdamW, lr_at};
+use super::redraw::RedrawBank;
 use super::seeded_init::SeededVarMap;
 use super::tiny::{
     Checkpoint, TrainOptions, edge_loss, leveled_noise, named_vars, pixels, save_varmap_atomic,
@@ -55,6 +56,7 @@ const REFINE_PICTURES: u64 = 500_000_000;
 const POLISH_PICTURES: u64 = 600_000_000;
 const PREDICTED_PICTURES: u64 = 700_000_000;
 const SHARPEN_PICTURES: u64 = 800_000_000;
+const REDRAW_PICTURES: u64 = 850_000_000;
 /// The flow model's predictions come from points x_t with t drawn in this range: the sampler's
 /// last Euler step returns the prediction at its last grid point (t = 0.86 at 20 steps on the
 /// shift-3 grid, 0.94 at 49), reached along the model's own, less exact path.
@@ -77,6 +79,8 @@ struct Stage {
     predicted_batch: usize,
     /// Those predictions are the end of a sampler run, not one step (see `FlowPredictions`).
     predicted_by_tail: bool,
+    /// Generated latents and their redrawn pictures a step (0 = none; see `redraw.rs`).
+    redrawn_batch: usize,
     /// Weight of the critic's verdict in the decoder's loss (0 = no critic; see `critic.rs`).
     adversarial_weight: f32,
 }
@@ -161,8 +165,8 @@ impl Sharpening {
     }
 }
 
-/// Phase 3, phase 4, then the optional sharpening against a critic (phase 5, an experiment;
-/// each skipped when it has no steps or is already done).
+/// Phase 3, phase 4, then the optional sharpening against a critic (phase 5) and redrawing
+/// (phase 6), both experiments; each skipped when it has no steps or is already done.
 pub fn refine_decoder(
     opts: &TrainOptions,
     data: &WorldDataset,
@@ -178,6 +182,7 @@ pub fn refine_decoder(
         first_picture: REFINE_PICTURES,
         predicted_batch: opts.decoder_flow_batch,
         predicted_by_tail: opts.decoder_flow_tail,
+        redrawn_batch: 0,
         adversarial_weight: 0.0,
     };
     let polish = Stage {
@@ -188,6 +193,7 @@ pub fn refine_decoder(
         first_picture: POLISH_PICTURES,
         predicted_batch: 0,
         predicted_by_tail: false,
+        redrawn_batch: 0,
         adversarial_weight: 0.0,
     };
     let sharpen = Stage {
@@ -198,9 +204,21 @@ pub fn refine_decoder(
         first_picture: SHARPEN_PICTURES,
         predicted_batch: opts.decoder_flow_batch,
         predicted_by_tail: false,
+        redrawn_batch: 0,
         adversarial_weight: opts.sharpen_weight,
     };
-    for stage in [refine, polish, sharpen] {
+    let redraw = Stage {
+        name: "redraw",
+        steps: opts.redraw_steps,
+        noise: (opts.polish_noise, opts.polish_noise),
+        lr_share: 0.25,
+        first_picture: REDRAW_PICTURES,
+        predicted_batch: 0,
+        predicted_by_tail: false,
+        redrawn_batch: opts.redraw_batch,
+        adversarial_weight: 0.0,
+    };
+    for stage in [refine, polish, sharpen, redraw] {
         run_stage(&stage, opts, data, cfg, dev, progress)?;
     }
     Ok(())
@@ -243,6 +261,17 @@ fn run_stage(
     let mut sharpen = (stage.adversarial_weight > 0.0)
         .then(|| Sharpening::new(stage, opts, dev))
         .transpose()?;
+    let bank = match stage.redrawn_batch {
+        0 => None,
+        _ => Some(RedrawBank::load_or_build(
+            &opts.out,
+            opts.redraw_pictures,
+            data,
+            dev,
+            &mut *progress,
+        )?),
+    };
+    let redrawn_series = format!("{}_redrawn_l1", stage.name);
     for step in opt.step..stage.steps {
         let x = vae_batch(data, opts, step, stage.first_picture, (29, 13), dev)?;
         // Normalised latents, so unit noise is one latent standard deviation.
@@ -260,6 +289,12 @@ fn run_stage(
             loss = (loss + l)?;
             vals.push((predicted_series.as_str(), rec.to_scalar::<f32>()? as f64));
             predicted = Some((x, decoded));
+        }
+        if let Some(bank) = &bank {
+            let (z, x) = bank.batch(stage.redrawn_batch, &mut r)?;
+            let (rec, l) = reconstruction_loss(&vae.decode_unclamped(&z)?, &x)?;
+            loss = (loss + l)?;
+            vals.push((redrawn_series.as_str(), rec.to_scalar::<f32>()? as f64));
         }
         // The critic judges the pictures decoded from the flow model's predictions: those of
         // true latents are all but exact already.

@@ -7,6 +7,7 @@ pub mod decoder;
 pub mod kind_head;
 pub mod optim;
 pub mod pixel_font;
+pub mod redraw;
 pub mod seeded_init;
 pub mod spec;
 pub mod tiny;

@@ -98,6 +98,13 @@ pub struct TrainOptions {
     /// Weight of the critic's verdict in the decoder's loss during sharpening (above 0 when
     /// `sharpen_steps` is).
     pub sharpen_weight: f32,
+    /// Steps of the decoder on the finished model's generations redrawn as the world draws
+    /// them (phase 6, see `redraw.rs`; 0 = none).
+    pub redraw_steps: usize,
+    /// Generations sampled for phase 6's bank (those that can be redrawn are kept).
+    pub redraw_pictures: usize,
+    /// Bank entries a phase-6 step decodes (beside its true pictures).
+    pub redraw_batch: usize,
     /// Decay of the weight average phase 2 ships (see `AdamW::with_ema`; 0 = the last weights;
     /// 0.999 since v10, which answered as well as the last weights).
     pub ema_decay: f64,
@@ -135,6 +142,9 @@ impl TrainOptions {
             polish_noise: 0.05,
             sharpen_steps: 0,
             sharpen_weight: 0.1,
+            redraw_steps: 0,
+            redraw_pictures: 1600,
+            redraw_batch: 8,
             ema_decay: 0.999,
             checkpoint_every: 200,
             seed: 2026,
@@ -186,6 +196,16 @@ pub fn run(opts: &TrainOptions, progress: Progress) -> anyhow::Result<()> {
             opts.sharpen_steps,
             opts.sharpen_weight,
             opts.decoder_flow_batch
+        );
+    }
+    if opts.redraw_steps > 0 && (opts.redraw_pictures == 0 || opts.redraw_batch == 0) {
+        anyhow::bail!(
+            "redraw_steps {} with redraw_pictures {} and redraw_batch {}: the redraw phase \
+             trains on a bank of generated pictures, so it needs at least one picture and \
+             one bank entry a step",
+            opts.redraw_steps,
+            opts.redraw_pictures,
+            opts.redraw_batch
         );
     }
     if !(0.0..1.0).contains(&opts.ema_decay) {
@@ -815,12 +835,12 @@ fn sum_grads(mut a: GradStore, b: &GradStore, vars: &[(String, Var)]) -> Result<
 /// While alive, each candle op runs on the calling thread's core alone (phase 2's two lanes
 /// take one core each; the tensors are too small for a second core per op to pay). The old
 /// setting comes back on drop, so phases 1, 3 and 4 run as they always have.
-struct TwoLanes {
+pub(super) struct TwoLanes {
     previous: Option<std::ffi::OsString>,
 }
 
 impl TwoLanes {
-    fn enter() -> Self {
+    pub(super) fn enter() -> Self {
         // Make sure rayon's global pool (used by candle's element-wise ops) is sized from the
         // machine before the variable below would shrink it to one thread.
         let _ = rayon::ThreadPoolBuilder::new().build_global();
