@@ -92,6 +92,12 @@ pub struct TrainTinyArgs {
     /// Bank entries each redraw step decodes.
     #[arg(long)]
     redraw_batch: Option<usize>,
+    /// Peak learning rate of the redraw phase, as a share of the VAE's.
+    #[arg(long)]
+    redraw_lr_share: Option<f64>,
+    /// Extra weight of the pixels the redraw phase gets most wrong (0 = the plain loss).
+    #[arg(long)]
+    redraw_focus: Option<f32>,
     /// Decay of the weight average phase 2 ships, in [0, 1) (0.999 since v10; 0 = the last
     /// weights, which always stay in `model.ckpt.safetensors`).
     #[arg(long)]
@@ -154,6 +160,8 @@ pub fn run(args: TrainTinyArgs) -> Result<()> {
     opts.redraw_steps = args.redraw_steps.unwrap_or(opts.redraw_steps);
     opts.redraw_pictures = args.redraw_pictures.unwrap_or(opts.redraw_pictures);
     opts.redraw_batch = args.redraw_batch.unwrap_or(opts.redraw_batch);
+    opts.redraw_lr_share = args.redraw_lr_share.unwrap_or(opts.redraw_lr_share);
+    opts.redraw_focus = args.redraw_focus.unwrap_or(opts.redraw_focus);
     opts.ema_decay = args.ema_decay.unwrap_or(opts.ema_decay);
     opts.checkpoint_every = args.checkpoint_every.unwrap_or(opts.checkpoint_every);
     opts.seed = args.seed.unwrap_or(opts.seed);

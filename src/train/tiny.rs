@@ -4,8 +4,9 @@
 //! latent mean/std it produces (they become its normalisation constants, as Wan2.1's are).
 //! Phase 2 trains the unified Show-o2 jointly: flow matching on text-to-image (10% empty
 //! captions), answer cross-entropy on image and clip questions. Phases 3 and 4 (`decoder.rs`)
-//! refine the VAE decoder alone on the frozen encoder's latents; phase 5, off in the shipped
-//! recipe, sharpens it against a critic (`critic.rs`). All phases checkpoint every
+//! refine the VAE decoder alone on the frozen encoder's latents; phases 5 and 6, off in the
+//! shipped recipe, sharpen it against a critic (`critic.rs`) and train it on the model's own
+//! generations redrawn as the world draws them (`redraw.rs`). All phases checkpoint every
 //! few hundred steps into `--out` and resume from there; loss curves go to `curves.csv` and
 //! `curves.png`. The finished folder is a Show-o2 checkpoint the studio loads like any other.
 
@@ -105,6 +106,10 @@ pub struct TrainOptions {
     pub redraw_pictures: usize,
     /// Bank entries a phase-6 step decodes (beside its true pictures).
     pub redraw_batch: usize,
+    /// Phase 6's peak learning rate as a share of `vae_lr`.
+    pub redraw_lr_share: f64,
+    /// Extra weight of the pixels phase 6 gets most wrong (0 = the plain loss).
+    pub redraw_focus: f32,
     /// Decay of the weight average phase 2 ships (see `AdamW::with_ema`; 0 = the last weights;
     /// 0.999 since v10, which answered as well as the last weights).
     pub ema_decay: f64,
@@ -145,6 +150,8 @@ impl TrainOptions {
             redraw_steps: 0,
             redraw_pictures: 1600,
             redraw_batch: 8,
+            redraw_lr_share: 0.25,
+            redraw_focus: 0.0,
             ema_decay: 0.999,
             checkpoint_every: 200,
             seed: 2026,
