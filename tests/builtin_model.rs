@@ -160,8 +160,8 @@ fn builtin_model_removes_its_start_noise() {
 }
 
 /// Phase 6's bank (`train::redraw`) sampled from the shipped model: most of its generations
-/// are pictures of the world that can be redrawn, the bank is saved, and a second call reads
-/// it back without sampling again.
+/// are pictures of the world that can be redrawn, the bank is saved, a second call reads it
+/// back without sampling again, and sampling it again elsewhere writes the same bytes.
 #[test]
 fn redraw_bank_samples_the_builtin_model() {
     use showo::tiny::dataset::WorldDataset;
@@ -202,4 +202,24 @@ fn redraw_bank_samples_the_builtin_model() {
     })
     .unwrap();
     assert_eq!(again.len(), bank.len());
+    // Sampled again in another folder: the same bytes (each picture's noise comes from its
+    // seed, whichever thread samples it).
+    let other = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, other.path().join(path.file_name().unwrap())).unwrap();
+    }
+    RedrawBank::load_or_build(other.path(), 8, &data, &Device::Cpu, &mut |_: &str,
+                                                                          _: usize,
+                                                                          _: usize,
+                                                                          _: &[(
+        &str,
+        f64,
+    )]| {})
+    .unwrap();
+    let bytes = |d: &std::path::Path| std::fs::read(d.join(BANK_FILE)).unwrap();
+    assert!(
+        bytes(dir.path()) == bytes(other.path()),
+        "two banks of one model differ"
+    );
 }
