@@ -49,6 +49,7 @@ fn losses_fall_over_a_few_steps() {
             caption: vec![1 + i as u32, 10],
             weight: None,
             shares_noise_with_previous: false,
+            noise: None,
         })
         .collect();
     let qa: Vec<QaExample> = (0..4)
@@ -177,6 +178,7 @@ fn trained_showo2_reloads_to_the_model_that_was_trained() {
             caption: vec![1 + i as u32, 10],
             weight: None,
             shares_noise_with_previous: false,
+            noise: None,
         })
         .collect();
     let mut opt = AdamW::new(vars(&map), 0.0).unwrap();
@@ -413,6 +415,11 @@ fn train_tiny_refuses_settings_it_cannot_honour() {
         (opts.redraw_steps, opts.redraw_pictures, opts.redraw_batch) = (5, pictures, batch);
         refused(&opts, "redraw_steps 5 with redraw_pictures");
     }
+    for (share, focus) in [(0.0, 0.0), (1.0, -1.0)] {
+        let mut opts = TrainOptions::new(out.clone());
+        (opts.redraw_steps, opts.redraw_lr_share, opts.redraw_focus) = (5, share, focus);
+        refused(&opts, "expected a learning-rate share above 0");
+    }
 }
 
 /// The shape-weighted flow loss: uniform weights give exactly the plain loss; weights that
@@ -443,6 +450,7 @@ fn shape_weighted_flow_loss() {
         caption: vec![3, 4],
         weight,
         shares_noise_with_previous: false,
+        noise: None,
     };
     let loss = |weight: Option<Tensor>| {
         let batch = [example(weight)];
@@ -477,6 +485,7 @@ fn twin_rows_share_noise_and_time() {
         caption: vec![3, 4],
         weight: None,
         shares_noise_with_previous: shares,
+        noise: None,
     };
     let loss = |batch: &[T2iExample]| {
         flow_loss(&model, batch, IDS, &mut rng(11))
@@ -494,6 +503,50 @@ fn twin_rows_share_noise_and_time() {
     assert!(
         (single - fresh).abs() > 1e-4 * single,
         "independent rows drew the same noise"
+    );
+}
+
+/// A reflow row starts from its own noise: the noise the stream would have drawn gives exactly
+/// the fresh row's loss, other noise another loss, and the row after it still sees the stream
+/// it would have seen.
+#[test]
+fn reflow_rows_start_from_their_own_noise() {
+    use rand_distr::{Distribution, StandardNormal};
+    let dev = Device::Cpu;
+    let (_map, model) = fresh_showo2(&dev);
+    let example = |noise: Option<Tensor>| T2iExample {
+        latent: seeded(&[16, 8, 8], 3, &dev),
+        caption: vec![3, 4],
+        weight: None,
+        shares_noise_with_previous: false,
+        noise,
+    };
+    let loss = |batch: &[T2iExample]| {
+        flow_loss(&model, batch, IDS, &mut rng(11))
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    let mut stream = rng(11);
+    let drawn: Vec<f32> = (0..16 * 64)
+        .map(|_| StandardNormal.sample(&mut stream))
+        .collect();
+    let drawn = Tensor::from_vec(drawn, (16, 8, 8), &dev).unwrap();
+    let fresh = loss(&[example(None)]);
+    let given = loss(&[example(Some(drawn.clone()))]);
+    assert!((fresh - given).abs() < 1e-6 * fresh, "{fresh} vs {given}");
+    let other = loss(&[example(Some(seeded(&[16, 8, 8], 9, &dev)))]);
+    assert!(
+        (fresh - other).abs() > 1e-4 * fresh,
+        "the given noise was ignored"
+    );
+    // In a pair, the first row given the noise it would have drawn leaves the pair's loss
+    // exactly as it was: the second row still draws from where the stream would be.
+    let pair_fresh = loss(&[example(None), example(None)]);
+    let pair_given = loss(&[example(Some(drawn.clone())), example(None)]);
+    assert!(
+        (pair_fresh - pair_given).abs() < 1e-6 * pair_fresh,
+        "{pair_fresh} vs {pair_given}"
     );
 }
 

@@ -98,6 +98,10 @@ pub struct TrainTinyArgs {
     /// Extra weight of the pixels the redraw phase gets most wrong (0 = the plain loss).
     #[arg(long)]
     redraw_focus: Option<f32>,
+    /// Text-to-image rows each unified step adds from the redraw bank already in `--out`, on
+    /// the noise each generation started from (reflow, an experiment; 0 = none).
+    #[arg(long)]
+    reflow_rows: Option<usize>,
     /// Decay of the weight average phase 2 ships, in [0, 1) (0.999 since v10; 0 = the last
     /// weights, which always stay in `model.ckpt.safetensors`).
     #[arg(long)]
@@ -162,6 +166,7 @@ pub fn run(args: TrainTinyArgs) -> Result<()> {
     opts.redraw_batch = args.redraw_batch.unwrap_or(opts.redraw_batch);
     opts.redraw_lr_share = args.redraw_lr_share.unwrap_or(opts.redraw_lr_share);
     opts.redraw_focus = args.redraw_focus.unwrap_or(opts.redraw_focus);
+    opts.reflow_rows = args.reflow_rows.unwrap_or(opts.reflow_rows);
     opts.ema_decay = args.ema_decay.unwrap_or(opts.ema_decay);
     opts.checkpoint_every = args.checkpoint_every.unwrap_or(opts.checkpoint_every);
     opts.seed = args.seed.unwrap_or(opts.seed);

@@ -11,13 +11,14 @@
 //! so every latent phase 2 trained on, is unchanged, which is also why these phases may run
 //! after (or beside) phase 2.
 //!
-//! Phase 6 (`--redraw-steps`, 0 in the shipped recipe) goes on from there on a bank of the
-//! finished model's generations, each paired with its picture redrawn crisp (`redraw.rs`).
-//!
 //! Phase 5 (`--sharpen-steps`, 0 in the shipped recipe) goes on from phase 4 with a patch
 //! critic (`critic.rs`) judging the pictures decoded from the flow model's predictions, so
 //! that committing to a corner pays more than averaging it. Tried on v10 it did not change the
 //! checker's shape score (see the README).
+//!
+//! Phase 6 (`--redraw-steps`, 0 in the shipped recipe) goes on from phase 4 (or 5) on a bank
+//! of the finished model's generations, each paired with its picture redrawn crisp
+//! (`redraw.rs`). Tried on v10 it lifted shape by at most sampling error (see the README).
 //!
 //! Since v8 phase 3 also decodes the flow model's own predictions (`decoder_flow_batch` whole
 //! pictures a step, see `FlowPredictions`) back to the true pictures. On v7 a linear probe

@@ -20,8 +20,9 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 use super::tiny::{Progress, TwoLanes, pixels};
+use crate::model::vae::WanVae;
 use crate::pipeline::Pipeline;
-use crate::pipeline::generate::{Control, GenerateRequest};
+use crate::pipeline::generate::{Control, GenerateRequest, seeded_noise};
 use crate::tiny::dataset::WorldDataset;
 use crate::tiny::eval::EvalOptions;
 use crate::tiny::grammar::canonical_caption;
@@ -110,8 +111,16 @@ fn build(
 ) -> anyhow::Result<()> {
     let mut outcomes = sample(out, pictures, data, dev, progress)?;
     outcomes.sort_by_key(|o| o.0);
+    if pictures > u32::MAX as usize {
+        anyhow::bail!("redraw_pictures {pictures}: expected at most {}", u32::MAX);
+    }
+    let kept: Vec<(u64, (Tensor, Tensor))> = outcomes
+        .into_iter()
+        .filter_map(|(i, o)| o.ok().map(|pair| (i, pair)))
+        .collect();
+    let indices: Vec<u32> = kept.iter().map(|(i, _)| *i as u32).collect();
     let (latents, targets): (Vec<Tensor>, Vec<Tensor>) =
-        outcomes.into_iter().filter_map(|o| o.1.ok()).unzip();
+        kept.into_iter().map(|(_, pair)| pair).unzip();
     if latents.is_empty() {
         anyhow::bail!(
             "redraw: none of {pictures} generated pictures could be redrawn (see \
@@ -125,9 +134,13 @@ fn build(
         .to_dtype(DType::U8)?;
     let tmp = path.with_extension("tmp");
     candle_core::safetensors::save(
-        &[("latents", Tensor::cat(&latents, 0)?), ("targets", bytes)]
-            .into_iter()
-            .collect(),
+        &[
+            ("latents", Tensor::cat(&latents, 0)?),
+            ("targets", bytes),
+            ("pictures", Tensor::new(indices.as_slice(), dev)?),
+        ]
+        .into_iter()
+        .collect(),
         &tmp,
     )?;
     Ok(std::fs::rename(&tmp, path)?)
@@ -215,4 +228,81 @@ fn generate_and_redraw(
         )),
         Err(why) => Err(why),
     })
+}
+
+/// Phase 2's reflow rows (`--reflow-rows`, an experiment): each bank entry as the noise its
+/// generation started from, its caption, and the latent of its redrawn picture. Trained on
+/// that fixed pairing the model's prediction at every t has one picture to aim at, where on
+/// fresh noise it aims at the average of every picture the caption allows.
+pub struct ReflowPairs {
+    /// (C, h, w) each.
+    noise: Vec<Tensor>,
+    latents: Vec<Tensor>,
+    captions: Vec<String>,
+}
+
+impl ReflowPairs {
+    /// From the bank in `out` (sampled by an earlier run with `--redraw-steps`), its redrawn
+    /// pictures encoded by `vae`.
+    pub fn load(out: &Path, data: &WorldDataset, vae: &WanVae) -> anyhow::Result<Self> {
+        let path = out.join(BANK_FILE);
+        if !path.exists() {
+            anyhow::bail!(
+                "reflow rows need the redraw bank {} (sampled by a run with --redraw-steps)",
+                path.display()
+            );
+        }
+        let dev = vae.device();
+        let t = candle_core::safetensors::load(&path, dev)?;
+        let (Some(pictures), Some(targets)) = (t.get("pictures"), t.get("targets")) else {
+            anyhow::bail!(
+                "{}: expected tensors `pictures` and `targets`; delete it to rebuild",
+                path.display()
+            );
+        };
+        let pictures = pictures.to_vec1::<u32>()?;
+        let targets = targets.to_dtype(DType::F32)?.affine(2.0 / 255.0, -1.0)?;
+        let mut latents = Vec::with_capacity(pictures.len());
+        for start in (0..pictures.len()).step_by(32) {
+            let n = 32.min(pictures.len() - start);
+            let x = targets.narrow(0, start, n)?.unsqueeze(2)?;
+            let mu = vae.encode_detailed(&x)?.mu.squeeze(2)?; // (n, C, h, w)
+            latents.extend(
+                (0..n)
+                    .map(|k| mu.get(k))
+                    .collect::<candle_core::Result<Vec<_>>>()?,
+            );
+        }
+        let dims = latents.first().map(|l| l.dims3()).transpose()?;
+        let Some(shape) = dims else {
+            anyhow::bail!("{}: an empty bank", path.display());
+        };
+        let mut noise = Vec::with_capacity(pictures.len());
+        let mut captions = Vec::with_capacity(pictures.len());
+        for &i in &pictures {
+            let seed = BANK_PICTURES + u64::from(i);
+            // The generation's own start: `GenerateRequest`'s default rounds it to bf16.
+            noise.push(seeded_noise(seed, shape, true, dev)?.squeeze(0)?);
+            captions.push(canonical_caption(&data.captioned_image(seed).scene));
+        }
+        Ok(Self {
+            noise,
+            latents,
+            captions,
+        })
+    }
+
+    /// `n` pairs drawn with replacement: (caption, latent (C, h, w), noise (C, h, w)).
+    pub fn rows(&self, n: usize, r: &mut ChaCha8Rng) -> Vec<(&str, Tensor, Tensor)> {
+        (0..n)
+            .map(|_| {
+                let k = r.random_range(0..self.captions.len());
+                (
+                    self.captions[k].as_str(),
+                    self.latents[k].clone(),
+                    self.noise[k].clone(),
+                )
+            })
+            .collect()
+    }
 }

@@ -106,10 +106,13 @@ pub struct TrainOptions {
     pub redraw_pictures: usize,
     /// Bank entries a phase-6 step decodes (beside its true pictures).
     pub redraw_batch: usize,
-    /// Phase 6's peak learning rate as a share of `vae_lr`.
+    /// Phase 6's peak learning rate as a share of `vae_lr` (1.0 scored best of 0.25 and 1.0).
     pub redraw_lr_share: f64,
     /// Extra weight of the pixels phase 6 gets most wrong (0 = the plain loss).
     pub redraw_focus: f32,
+    /// Text-to-image rows a phase-2 step adds from the redraw bank already in `out`, each on
+    /// the noise its generation started from (reflow, see `redraw::ReflowPairs`; 0 = none).
+    pub reflow_rows: usize,
     /// Decay of the weight average phase 2 ships (see `AdamW::with_ema`; 0 = the last weights;
     /// 0.999 since v10, which answered as well as the last weights).
     pub ema_decay: f64,
@@ -150,8 +153,9 @@ impl TrainOptions {
             redraw_steps: 0,
             redraw_pictures: 1600,
             redraw_batch: 8,
-            redraw_lr_share: 0.25,
+            redraw_lr_share: 1.0,
             redraw_focus: 0.0,
+            reflow_rows: 0,
             ema_decay: 0.999,
             checkpoint_every: 200,
             seed: 2026,
@@ -213,6 +217,14 @@ pub fn run(opts: &TrainOptions, progress: Progress) -> anyhow::Result<()> {
             opts.redraw_steps,
             opts.redraw_pictures,
             opts.redraw_batch
+        );
+    }
+    if opts.redraw_steps > 0 && !(opts.redraw_lr_share > 0.0 && opts.redraw_focus >= 0.0) {
+        anyhow::bail!(
+            "redraw_lr_share {} and redraw_focus {}: expected a learning-rate share above 0 \
+             and a focus of 0 or more",
+            opts.redraw_lr_share,
+            opts.redraw_focus
         );
     }
     if !(0.0..1.0).contains(&opts.ema_decay) {
@@ -659,6 +671,9 @@ fn train_unified(
     };
     let vars = named_vars(&map);
     let _lanes = TwoLanes::enter();
+    let reflow = (opts.reflow_rows > 0)
+        .then(|| super::redraw::ReflowPairs::load(&opts.out, data, vae))
+        .transpose()?;
     let mut t2i_cache = LatentCache::new(vae, dev);
     let mut qa_cache = LatentCache::new(vae, dev);
     for step in opt.step..opts.steps {
@@ -721,6 +736,19 @@ fn train_unified(
                             caption: enc(&c.caption)?,
                             weight,
                             shares_noise_with_previous: k > 0,
+                            noise: None,
+                        });
+                    }
+                }
+                if let Some(pairs) = &reflow {
+                    let mut pick = rng(opts.seed ^ 0x5EF1 ^ step as u64);
+                    for (caption, latent, noise) in pairs.rows(opts.reflow_rows, &mut pick) {
+                        t2i.push(T2iExample {
+                            latent,
+                            caption: enc(caption)?,
+                            weight: None,
+                            shares_noise_with_previous: false,
+                            noise: Some(noise),
                         });
                     }
                 }

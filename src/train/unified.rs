@@ -37,6 +37,10 @@ pub struct T2iExample {
     /// predicted velocity by 14% of what the latents say it should, almost orthogonally
     /// (cosine 0.04-0.08).
     pub shares_noise_with_previous: bool,
+    /// Start from this noise (C, H, W) instead of a fresh draw (the draw still happens, so the
+    /// other rows see the same stream): a reflow pair, the noise a generation started from
+    /// and the picture it ended in (see `train::redraw`).
+    pub noise: Option<Tensor>,
 }
 
 /// Per latent cell (`grid` x `grid` over the picture): `1 + extra` where the cell (grown by a
@@ -197,7 +201,18 @@ pub fn flow_loss(
             noise.extend_from_within(noise.len() - per_row..);
         }
     }
-    let x0 = Tensor::from_vec(noise, (b, c, h, w), dev)?;
+    let mut x0 = Tensor::from_vec(noise, (b, c, h, w), dev)?;
+    if batch.iter().any(|e| e.noise.is_some()) {
+        let rows = batch
+            .iter()
+            .enumerate()
+            .map(|(i, e)| match &e.noise {
+                Some(n) => Ok(n.clone()),
+                None => x0.get(i),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        x0 = Tensor::stack(&rows, 0)?;
+    }
     let mut ts: Vec<f32> = Vec::with_capacity(b);
     for &new in &fresh {
         let t = if new { sample_t(rng) } else { ts[ts.len() - 1] };
