@@ -10,7 +10,8 @@
 //!
 //! The bank is built once, from training scenes' canonical captions sampled as `eval-tiny`
 //! samples (its steps and shift, the model's guidance), on two threads, and saved in the run's
-//! folder so a resumed run reuses it.
+//! folder so a resumed run reuses it. Phase 2's reflow rows (`ReflowPairs`, an experiment)
+//! read the same bank as noise-to-picture pairs.
 
 use std::path::Path;
 use std::sync::mpsc;
