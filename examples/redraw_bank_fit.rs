@@ -11,10 +11,11 @@ use anyhow::Context;
 use candle_core::{DType, Device, Tensor};
 use image::RgbImage;
 use showo::pipeline::Pipeline;
+use showo::pipeline::generate::decode_latent;
 use showo::tiny::checker::detect_shapes;
 use showo::tiny::world::{Position, ShapeKind};
 
-/// (C, H, W) bytes -> picture.
+/// The bank's (C, H, W) bytes -> picture.
 fn picture(chw: &Tensor) -> anyhow::Result<RgbImage> {
     let (_, h, w) = chw.dims3()?;
     let hwc = chw.permute((1, 2, 0))?.flatten_all()?.to_vec1::<u8>()?;
@@ -45,12 +46,8 @@ fn main() -> anyhow::Result<()> {
         let mut same = 0;
         for i in 0..n {
             let z = latents.get(i)?.squeeze(1)?.unsqueeze(0)?; // (1, C, h, w)
-            let px = p.vae.decode(&z)?.to_dtype(DType::F32)?.squeeze(0)?;
-            let bytes = ((px + 1.0)? * 127.5)?
-                .round()?
-                .clamp(0f32, 255f32)?
-                .to_dtype(DType::U8)?;
-            let (decoded, target) = (picture(&bytes)?, picture(&targets.get(i)?)?);
+            let decoded = decode_latent(&p, &z)?;
+            let target = picture(&targets.get(i)?)?;
             if kinds(&decoded) == kinds(&target) {
                 same += 1;
             } else if let Some(dir) = &dump {

@@ -159,6 +159,17 @@ fn builtin_model_removes_its_start_noise() {
     }
 }
 
+/// A copy of the shipped model's folder, which a run may write into.
+fn builtin_model_copy() -> tempfile::TempDir {
+    let src = showo::assets::builtin_model_dir().expect("assets/tiny is part of the repository");
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
 /// Phase 6's bank (`train::redraw`) sampled from the shipped model: most of its generations
 /// are pictures of the world that can be redrawn, the bank is saved, a second call reads it
 /// back without sampling again, and sampling it again elsewhere writes the same bytes.
@@ -166,12 +177,7 @@ fn builtin_model_removes_its_start_noise() {
 fn redraw_bank_samples_the_builtin_model() {
     use showo::tiny::dataset::WorldDataset;
     use showo::train::redraw::{BANK_FILE, RedrawBank};
-    let src = showo::assets::builtin_model_dir().expect("assets/tiny is part of the repository");
-    let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(&src).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
-    }
+    let dir = builtin_model_copy();
     let data = WorldDataset::train(64, 9).unwrap();
     let (mut sampled, mut redrawn) = (0, 0.0);
     let bank = RedrawBank::load_or_build(dir.path(), 8, &data, &Device::Cpu, &mut |phase: &str,
@@ -204,11 +210,7 @@ fn redraw_bank_samples_the_builtin_model() {
     assert_eq!(again.len(), bank.len());
     // Sampled again in another folder: the same bytes (each picture's noise comes from its
     // seed, whichever thread samples it).
-    let other = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(&src).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, other.path().join(path.file_name().unwrap())).unwrap();
-    }
+    let other = builtin_model_copy();
     RedrawBank::load_or_build(other.path(), 8, &data, &Device::Cpu, &mut |_: &str,
                                                                           _: usize,
                                                                           _: usize,

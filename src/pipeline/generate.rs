@@ -386,7 +386,7 @@ fn renoise(x: &Tensor, eps: &Tensor, t: f32, t_next: f32) -> candle_core::Result
 }
 
 /// VAE decode of (1, C, h, w) to 8-bit RGB (the official truncating `denorm`).
-pub(crate) fn decode_latent(pipe: &Pipeline, latent: &Tensor) -> Result<RgbImage> {
+pub fn decode_latent(pipe: &Pipeline, latent: &Tensor) -> Result<RgbImage> {
     let px = pipe.vae.decode(latent)?.to_dtype(DType::F32)?;
     tensor_to_rgb(&px)
 }

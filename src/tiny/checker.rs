@@ -133,15 +133,17 @@ fn blurred(image: &RgbImage) -> Vec<[f32; 3]> {
     out
 }
 
-fn chroma(rgb: [f32; 3]) -> f32 {
+/// Max minus min channel: 0 for the world's grey tones, over 125 for its shape colours.
+pub(super) fn chroma(rgb: [f32; 3]) -> f32 {
     rgb[0].max(rgb[1]).max(rgb[2]) - rgb[0].min(rgb[1]).min(rgb[2])
 }
 
-fn distance(a: [f32; 3], b: [f32; 3]) -> f32 {
+/// Euclidean RGB distance.
+pub(super) fn distance(a: [f32; 3], b: [f32; 3]) -> f32 {
     ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt()
 }
 
-fn rgb_f32(p: [u8; 3]) -> [f32; 3] {
+pub(super) fn rgb_f32(p: [u8; 3]) -> [f32; 3] {
     p.map(f32::from)
 }
 

@@ -9,7 +9,7 @@
 
 use image::RgbImage;
 
-use super::checker::{PixelRect, detect_shapes};
+use super::checker::{PixelRect, chroma, detect_shapes, distance, rgb_f32};
 use super::world::{Background, Shape, SplitAxis, Sprite, Tone, render};
 
 /// Largest mean RGB distance between the background pixels and the fitted background: above
@@ -86,18 +86,14 @@ pub fn redraw(image: &RgbImage, asked: &[Shape]) -> Result<RgbImage, Unredrawabl
 /// its coverage times the shape colour's, so half coverage is where the world's edge runs,
 /// whatever the checker's blurred threshold made of it.
 fn half_coverage_box(image: &RgbImage, bounds: &PixelRect, rgb: [u8; 3]) -> PixelRect {
-    let chroma = |p: [u8; 3]| {
-        let (mx, mn) = (p.iter().max().unwrap_or(&0), p.iter().min().unwrap_or(&0));
-        f32::from(mx - mn)
-    };
-    let half = chroma(rgb) / 2.0;
+    let half = chroma(rgb_f32(rgb)) / 2.0;
     let (x0, y0) = (bounds.x.saturating_sub(1), bounds.y.saturating_sub(1));
     let x1 = (bounds.x + bounds.width).min(image.width() - 1);
     let y1 = (bounds.y + bounds.height).min(image.height() - 1);
     let (mut lo, mut hi) = ((u32::MAX, u32::MAX), (0, 0));
     for y in y0..=y1 {
         for x in x0..=x1 {
-            if chroma(image.get_pixel(x, y).0) >= half {
+            if chroma(rgb_f32(image.get_pixel(x, y).0)) >= half {
                 lo = (lo.0.min(x), lo.1.min(y));
                 hi = (hi.0.max(x), hi.1.max(y));
             }
@@ -137,13 +133,13 @@ pub fn fit_background(image: &RgbImage, counted: &[bool]) -> (Background, f32) {
     let pixels: Vec<(u32, u32, [f32; 3])> = image
         .enumerate_pixels()
         .filter(|(x, y, _)| counted[(*y * resolution + *x) as usize])
-        .map(|(x, y, p)| (x, y, p.0.map(f32::from)))
+        .map(|(x, y, p)| (x, y, rgb_f32(p.0)))
         .collect();
     let error_of = |bg: &Background| {
         let drawn = render(bg, &[], resolution);
         let total: f32 = pixels
             .iter()
-            .map(|&(x, y, p)| distance(p, drawn.get_pixel(x, y).0.map(f32::from)))
+            .map(|&(x, y, p)| distance(p, rgb_f32(drawn.get_pixel(x, y).0)))
             .sum();
         total / pixels.len().max(1) as f32
     };
@@ -204,12 +200,8 @@ fn nearest_tone(colours: impl Iterator<Item = [f32; 3]>) -> Option<Tone> {
     }
     let mean = sum.map(|s| s / n);
     Tone::ALL.into_iter().min_by(|a, b| {
-        distance(mean, a.rgb().map(f32::from)).total_cmp(&distance(mean, b.rgb().map(f32::from)))
+        distance(mean, rgb_f32(a.rgb())).total_cmp(&distance(mean, rgb_f32(b.rgb())))
     })
-}
-
-fn distance(a: [f32; 3], b: [f32; 3]) -> f32 {
-    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt()
 }
 
 #[cfg(test)]

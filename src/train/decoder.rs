@@ -344,10 +344,19 @@ fn run_stage(
 /// The shape-weighted L1 of `recon` against `x` (B, 3, T, H, W), and the whole loss (L1 + MSE +
 /// edges).
 fn reconstruction_loss(recon: &Tensor, x: &Tensor) -> Result<(Tensor, Tensor)> {
-    let weight = shape_weights(x)?;
+    weighted_reconstruction_loss(recon, x, &shape_weights(x)?)
+}
+
+/// The L1 of `recon` against `x` under per-pixel `weight` (B, 1, T, H, W), and the whole loss
+/// (weighted L1 + weighted MSE + edges).
+fn weighted_reconstruction_loss(
+    recon: &Tensor,
+    x: &Tensor,
+    weight: &Tensor,
+) -> Result<(Tensor, Tensor)> {
     let err = (recon - x)?;
-    let rec = weighted_mean(&err.abs()?, &weight)?;
-    let mse = weighted_mean(&err.sqr()?, &weight)?;
+    let rec = weighted_mean(&err.abs()?, weight)?;
+    let mse = weighted_mean(&err.sqr()?, weight)?;
     let loss = ((&rec + &mse)? + edge_loss(recon, x)?)?;
     Ok((rec, loss))
 }
@@ -357,8 +366,7 @@ fn reconstruction_loss(recon: &Tensor, x: &Tensor) -> Result<(Tensor, Tensor)> {
 /// more: they are a few dozen of a picture's 4,096, and under the plain mean the rest of the
 /// picture, already right, outweighs them.
 fn focused_reconstruction_loss(recon: &Tensor, x: &Tensor, focus: f64) -> Result<(Tensor, Tensor)> {
-    let err = (recon - x)?;
-    let wrong = err
+    let wrong = (recon - x)?
         .abs()?
         .mean_keepdim(1)?
         .gt(FOCUS_ERROR)?
@@ -366,10 +374,7 @@ fn focused_reconstruction_loss(recon: &Tensor, x: &Tensor, focus: f64) -> Result
     let weight = shape_weights(x)?
         .broadcast_mul(&((wrong * focus)? + 1.0)?)?
         .detach();
-    let rec = weighted_mean(&err.abs()?, &weight)?;
-    let mse = weighted_mean(&err.sqr()?, &weight)?;
-    let loss = ((&rec + &mse)? + edge_loss(recon, x)?)?;
-    Ok((rec, loss))
+    weighted_reconstruction_loss(recon, x, &weight)
 }
 
 /// Mean channel error (on the [-1, 1] scale) above which `focused_reconstruction_loss` counts

@@ -42,6 +42,9 @@ pub struct RedrawBank {
     latents: Tensor,
     /// (N, 3, 1, H, W) in [-1, 1].
     targets: Tensor,
+    /// Each entry's picture index (its scene and seed are `BANK_PICTURES` + it); banks saved
+    /// before the reflow rows have none.
+    pictures: Option<Vec<u32>>,
 }
 
 /// What one generation came to.
@@ -62,7 +65,12 @@ impl RedrawBank {
             build(&path, out, pictures, data, dev, progress)?;
         }
         // Always read back from the file, so a resumed run trains on the same floats.
-        let t = candle_core::safetensors::load(&path, dev)?;
+        Self::read(&path, dev)
+    }
+
+    /// The bank saved at `path`.
+    fn read(path: &Path, dev: &Device) -> anyhow::Result<Self> {
+        let t = candle_core::safetensors::load(path, dev)?;
         let get = |name: &str| {
             t.get(name).cloned().ok_or_else(|| {
                 anyhow::anyhow!(
@@ -77,6 +85,7 @@ impl RedrawBank {
         Ok(Self {
             latents: get("latents")?,
             targets: targets.unsqueeze(2)?,
+            pictures: t.get("pictures").map(|p| p.to_vec1::<u32>()).transpose()?,
         })
     }
 
@@ -110,11 +119,12 @@ fn build(
     dev: &Device,
     progress: Progress,
 ) -> anyhow::Result<()> {
-    let mut outcomes = sample(out, pictures, data, dev, progress)?;
-    outcomes.sort_by_key(|o| o.0);
+    // Checked before the sampling: the bank keeps picture indices as u32.
     if pictures > u32::MAX as usize {
         anyhow::bail!("redraw_pictures {pictures}: expected at most {}", u32::MAX);
     }
+    let mut outcomes = sample(out, pictures, data, dev, progress)?;
+    outcomes.sort_by_key(|o| o.0);
     let kept: Vec<(u64, (Tensor, Tensor))> = outcomes
         .into_iter()
         .filter_map(|(i, o)| o.ok().map(|pair| (i, pair)))
@@ -254,19 +264,17 @@ impl ReflowPairs {
             );
         }
         let dev = vae.device();
-        let t = candle_core::safetensors::load(&path, dev)?;
-        let (Some(pictures), Some(targets)) = (t.get("pictures"), t.get("targets")) else {
+        let bank = RedrawBank::read(&path, dev)?;
+        let Some(pictures) = bank.pictures else {
             anyhow::bail!(
-                "{}: expected tensors `pictures` and `targets`; delete it to rebuild",
+                "{}: no tensor `pictures` (saved before reflow rows); delete it to rebuild",
                 path.display()
             );
         };
-        let pictures = pictures.to_vec1::<u32>()?;
-        let targets = targets.to_dtype(DType::F32)?.affine(2.0 / 255.0, -1.0)?;
         let mut latents = Vec::with_capacity(pictures.len());
         for start in (0..pictures.len()).step_by(32) {
             let n = 32.min(pictures.len() - start);
-            let x = targets.narrow(0, start, n)?.unsqueeze(2)?;
+            let x = bank.targets.narrow(0, start, n)?;
             let mu = vae.encode_detailed(&x)?.mu.squeeze(2)?; // (n, C, h, w)
             latents.extend(
                 (0..n)
