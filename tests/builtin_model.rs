@@ -21,8 +21,9 @@ fn builtin_model_generates_and_answers() {
         (0.6, 0.4)
     );
     assert_eq!(p.settings.guidance, 2.0);
-    // ... and 20 flow steps, what eval-tiny measures it at.
+    // ... and 20 flow steps, what eval-tiny measures it at, taken as ancestral steps.
     assert_eq!(p.settings.steps, 20);
+    assert_eq!(p.settings.eta, 1.0);
     let req = GenerateRequest {
         prompt: "a red circle on the left".into(),
         seed: 3,

@@ -385,16 +385,16 @@ fn real_backend_loads_with_the_chosen_settings() {
         Event::Done {
             output: JobOutput::Model(info),
             ..
-        } => info.clone(),
+        } => (**info).clone(),
         other => panic!("load failed: {other:?}"),
     };
     assert_eq!(info.settings, quantized);
     assert_eq!(info.device, "cpu");
     assert!(info.dtype.contains("q8_0"), "{}", info.dtype);
     assert!(info.image_generation && info.image_chat && info.video_chat);
-    // The built-in model's studio.json asks for guidance 2 and 20 steps; the window starts
-    // requests there.
-    assert_eq!((info.guidance, info.steps), (2.0, 20));
+    // The built-in model's studio.json asks for guidance 2, 20 steps and ancestral steps; the
+    // window starts requests there.
+    assert_eq!((info.guidance, info.steps, info.eta), (2.0, 20, 1.0));
     assert!(
         info.memory_bytes > 0 && info.parameters > 1_000_000,
         "{info:?}"

@@ -68,6 +68,7 @@ fn full_params() -> GenerationParams {
             bottom: 0,
         }),
         time_shift: 3.0,
+        eta: 1.0,
         app_version: "0.1.0".into(),
     }
 }

@@ -44,6 +44,7 @@ fn generate_shows_live_previews_in_place_then_stages_the_result() {
 
     type_into(&mut h, "Prompt", "a red circle");
     set_slider(&mut h, "Steps", 12.0);
+    set_slider(&mut h, "Ancestral noise (eta)", 0.5);
     h.state_mut().settings.width = 96;
     h.state_mut().settings.height = 64;
     click(&mut h, "Generate");
@@ -52,6 +53,7 @@ fn generate_shows_live_previews_in_place_then_stages_the_result() {
         JobKind::Generate(r) => {
             assert_eq!(r.settings.prompt, "a red circle");
             assert_eq!(r.settings.steps, 12);
+            assert_eq!(r.settings.eta, 0.5);
             assert!(r.settings.preview.enabled);
         }
         other => panic!("expected a generate job, got {other:?}"),
@@ -791,18 +793,22 @@ fn a_backend_panic_mid_job_is_reported_and_the_next_job_works() {
     );
 }
 
-/// A model's own guidance and steps (its studio.json) become the panel's once it has loaded
-/// (the panel starts at the official 5 and 50 before any model is there).
+/// A model's own guidance, steps and eta (its studio.json) become the panel's once it has
+/// loaded (the panel starts at the official 5, 50 and 0 before any model is there).
 #[test]
-fn a_loaded_model_sets_the_guidance_and_steps_new_requests_start_from() {
+fn a_loaded_model_sets_the_guidance_steps_and_eta_new_requests_start_from() {
     let dir = tempfile::tempdir().unwrap();
     let mut backend = ScriptedBackend::new();
     backend.guidance = 2.5;
     backend.steps = 12;
+    backend.eta = 0.75;
     let mut h = studio(backend, dir.path());
     wait_for_model(&mut h);
     assert_eq!(h.state().settings.guidance, 2.5);
     assert_eq!(h.state().settings.steps, 12);
+    assert_eq!(h.state().settings.eta, 0.75);
+    let params = h.state().settings.clone().next_image_settings(false);
+    assert_eq!(params.eta, 0.75);
 }
 
 #[test]

@@ -111,6 +111,10 @@ pub struct SamplingArgs {
     /// official 5).
     #[arg(long)]
     pub guidance: Option<f32>,
+    /// Share of fresh noise per flow step, 0 to 1: 0 is the official Euler sampler, 1 takes
+    /// ancestral steps ("Euler a"); default: the model's (its `studio.json`, else 0).
+    #[arg(long)]
+    pub eta: Option<f32>,
     /// Output PNG (with the settings in its metadata).
     #[arg(long, short, default_value = "output.png")]
     pub out: PathBuf,
@@ -126,8 +130,8 @@ pub struct SamplingArgs {
 }
 
 impl SamplingArgs {
-    /// The request, at the model's own steps and guidance (`model`) unless `--steps` or
-    /// `--guidance` was given.
+    /// The request, at the model's own steps, guidance and eta (`model`) unless `--steps`,
+    /// `--guidance` or `--eta` was given.
     pub fn request(&self, model: &StudioSettings) -> GenerateRequest {
         let seed = self.seed.unwrap_or_else(|| {
             let t = std::time::SystemTime::now()
@@ -142,6 +146,7 @@ impl SamplingArgs {
             seed,
             steps: self.steps.unwrap_or(model.steps),
             guidance: self.guidance.unwrap_or(model.guidance),
+            eta: self.eta.unwrap_or(model.eta),
             bf16_noise: !self.f32_noise,
             preview: PreviewOptions {
                 every: if self.preview_gif.is_some() { 1 } else { 0 },

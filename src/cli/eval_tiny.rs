@@ -24,6 +24,14 @@ pub struct EvalTinyArgs {
     /// Time shift of the sampling grid (Show-o2 uses 3).
     #[arg(long, default_value_t = EvalOptions::default().shift)]
     shift: f32,
+    /// Share of fresh noise per flow step, 0 (Euler) to 1 (ancestral) (default: the model's
+    /// own, from its `studio.json`).
+    #[arg(long)]
+    eta: Option<f32>,
+    /// Text-to-image prompts also name the scene's background, and the drawn background is
+    /// scored against it (the canonical prompts leave the background to the model).
+    #[arg(long)]
+    name_background: bool,
     /// RePaint jumps per step for inpainting and extension (default: the model's
     /// `studio.json`; on built-in v3, 2 / 4 gave extension 31 / 46%).
     #[arg(long)]
@@ -86,6 +94,8 @@ pub fn run(args: EvalTinyArgs) -> Result<()> {
         steps: args.steps,
         guidance: args.guidance,
         shift: args.shift,
+        eta: args.eta,
+        name_background: args.name_background,
         resample: args.resample,
         inpaint_strength: args.inpaint_strength,
         extend_strength: args.extend_strength,

@@ -55,6 +55,7 @@ pub fn run(args: RecallArgs) -> Result<()> {
         guidance: params.guidance,
         size: Some((params.width, params.height)),
         shift: params.time_shift,
+        eta: params.eta,
         ..Default::default()
     };
     let out = with_progress(req.steps, &args.out, |ctl| pipe.generate(&req, ctl))?;

@@ -59,6 +59,7 @@ fn base_request(s: &protocol::ImageSettings, seed: u64) -> GenerateRequest {
         seed,
         steps: s.steps as usize,
         guidance: s.guidance,
+        eta: s.eta,
         preview: PreviewOptions {
             every,
             full_decode_every: 0,
@@ -279,6 +280,7 @@ impl Backend for PipelineBackend {
             max_video_frames: p.settings.video_frames,
             guidance: p.settings.guidance,
             steps: u32::try_from(p.settings.steps).unwrap_or(u32::MAX),
+            eta: p.settings.eta,
             device: settings.device.clone(),
             dtype: match llm_quant {
                 Some(_) => format!("{dtype_name}, LLM {}", settings.llm_quant.to_lowercase()),

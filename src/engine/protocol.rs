@@ -137,6 +137,10 @@ pub struct ModelInfo {
     /// The flow steps new requests start from (the checkpoint's `studio.json`, else the
     /// official 49).
     pub steps: u32,
+    /// The share of fresh noise per flow step new requests start from (the checkpoint's
+    /// `studio.json`, else the official Euler sampler's 0).
+    #[serde(default)]
+    pub eta: f32,
     /// Where the weights live, e.g. "cpu", "cuda:0".
     pub device: String,
     /// e.g. "f32", "bf16".
@@ -177,6 +181,9 @@ pub struct ImageSettings {
     pub seed: u64,
     pub steps: u32,
     pub guidance: f32,
+    /// Share of fresh noise per flow step: 0 is the official Euler sampler, 1 ancestral.
+    #[serde(default)]
+    pub eta: f32,
     /// How many candidates to produce (each with seed, seed + 1, ...).
     pub candidates: u32,
     pub preview: PreviewSettings,
@@ -190,6 +197,7 @@ impl Default for ImageSettings {
             seed: 0,
             steps: 50,
             guidance: 5.0,
+            eta: 0.0,
             candidates: 1,
             preview: PreviewSettings::default(),
         }
@@ -392,8 +400,9 @@ pub enum Command {
 /// What a finished job produced.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobOutput {
-    /// A model is resident.
-    Model(ModelInfo),
+    /// A model is resident (boxed: the info is large and the other outputs are sent far more
+    /// often).
+    Model(Box<ModelInfo>),
     /// Candidate images, in seed order.
     Images(Vec<RgbaImage>),
     /// An answer, with the video frames (source indices) it looked at.

@@ -34,6 +34,8 @@ pub struct ScriptedBackend {
     pub guidance: f32,
     /// The flow steps the fake model asks requests to start from.
     pub steps: u32,
+    /// The share of fresh noise per step the fake model asks requests to start from.
+    pub eta: f32,
     loaded: Option<ModelInfo>,
 }
 
@@ -51,6 +53,7 @@ impl ScriptedBackend {
             max_video_frames: 4,
             guidance: 5.0,
             steps: crate::pipeline::generate::OFFICIAL_STEPS as u32,
+            eta: 0.0,
             loaded: None,
         }
     }
@@ -73,6 +76,7 @@ impl ScriptedBackend {
             max_video_frames: self.max_video_frames,
             guidance: self.guidance,
             steps: self.steps,
+            eta: self.eta,
             device: settings.device.clone(),
             dtype: match settings.llm_quant.as_str() {
                 "none" => settings.dtype.clone().unwrap_or_else(|| "f32".to_owned()),

@@ -182,7 +182,7 @@ impl Worker {
                 self.control.emit(Event::ModelLoaded(info.clone()));
                 self.control.emit(Event::Done {
                     job: id,
-                    output: JobOutput::Model(info),
+                    output: JobOutput::Model(Box::new(info)),
                 });
                 return;
             }
@@ -215,7 +215,7 @@ impl Worker {
                 self.control.emit(Event::ModelLoaded(info.clone()));
                 self.control.emit(Event::Done {
                     job: id,
-                    output: JobOutput::Model(info),
+                    output: JobOutput::Model(Box::new(info)),
                 });
             }
             Ok(Err(error)) => self.control.emit(Event::Failed { job: id, error }),

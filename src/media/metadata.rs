@@ -107,6 +107,9 @@ pub struct GenerationParams {
     /// The flow sampler's time shift (3.0 for Show-o2).
     #[serde(default = "default_time_shift")]
     pub time_shift: f32,
+    /// Share of fresh noise per step: 0 is the official Euler sampler, above 0 ancestral steps.
+    #[serde(default)]
+    pub eta: f32,
     #[serde(default)]
     pub app_version: String,
 }
@@ -131,6 +134,7 @@ impl Default for GenerationParams {
             mask: None,
             extension: None,
             time_shift: default_time_shift(),
+            eta: 0.0,
             app_version: String::new(),
         }
     }
@@ -146,13 +150,15 @@ struct VersionedParams {
 /// The A1111 infotext for `params` (see the module docs for the layout). Values that contain
 /// `,`, `:`, `"` or a newline are JSON-quoted exactly as A1111's own `quote()` does; that is why
 /// the sampler reads `Sampler: "Euler (flow, shift 3)"`: unquoted, A1111 and Civitai would cut
-/// it at the comma.
+/// it at the comma. Ancestral runs (eta > 0) say `Euler a`, A1111's name for them, and give
+/// `Eta` as A1111 does.
 pub fn a1111_parameters(params: &GenerationParams) -> String {
+    let sampler = if params.eta > 0.0 { "Euler a" } else { "Euler" };
     let mut fields: Vec<(&str, String)> = vec![
         ("Steps", params.steps.to_string()),
         (
             "Sampler",
-            format!("Euler (flow, shift {})", params.time_shift),
+            format!("{sampler} (flow, shift {})", params.time_shift),
         ),
         ("CFG scale", params.guidance.to_string()),
         ("Seed", params.seed.to_string()),
@@ -178,6 +184,9 @@ pub fn a1111_parameters(params: &GenerationParams) -> String {
         fields.push(("Extend LRTB", growth));
     }
     fields.push(("Time shift", params.time_shift.to_string()));
+    if params.eta > 0.0 {
+        fields.push(("Eta", params.eta.to_string()));
+    }
     if !params.app_version.is_empty() {
         fields.push(("Version", format!("showo-studio {}", params.app_version)));
     }
@@ -298,6 +307,7 @@ pub fn parse_a1111_parameters(text: &str, name: &str) -> Result<GenerationParams
                 });
             }
             "Time shift" => params.time_shift = number(key, v)? as f32,
+            "Eta" => params.eta = number(key, v)? as f32,
             "Version" => {
                 params.app_version = v.strip_prefix("showo-studio ").unwrap_or(v).to_owned()
             }
@@ -564,6 +574,7 @@ mod tests {
                 bottom: 48,
             }),
             time_shift: 3.0,
+            eta: 0.75,
             app_version: "0.1.0".into(),
         }
     }
@@ -592,6 +603,13 @@ mod tests {
             ),
             "{}",
             lines[2]
+        );
+        assert!(!lines[2].contains("Eta"), "{}", lines[2]);
+        // Ancestral steps: A1111's "Euler a" and its "Eta" field.
+        let text = a1111_parameters(&GenerationParams { eta: 1.0, ..params });
+        assert!(
+            text.contains("Sampler: \"Euler a (flow, shift 3)\"") && text.contains(", Eta: 1"),
+            "{text}"
         );
     }
 

@@ -8,6 +8,11 @@
 //!
 //! `steps` counts model calls (Euler steps). The official `num_inference_steps` counts grid
 //! points: its 50 is `steps = 49` here.
+//!
+//! `eta` > 0 takes ancestral steps instead (`sampler::ancestral_step`): the fresh noise of each
+//! step comes from its own ChaCha8 stream derived from the seed, so those runs are reproducible
+//! too. The official sampler is eta 0, the default; a checkpoint may ask for more in its
+//! `studio.json` (the built-in model does: see `StudioSettings::eta`).
 
 use candle_core::{DType, Device, Tensor};
 use image::RgbImage;
@@ -20,7 +25,7 @@ use crate::model::prompt;
 use crate::model::showo2::GenerationPrefix;
 
 use super::preview::{self, PreviewOptions};
-use super::sampler::{Stop, cfg_combine, euler, on_path, time_grid};
+use super::sampler::{Stop, ancestral_step, cfg_combine, euler, on_path, time_grid};
 use super::{Pipeline, PipelineError, Result, bad_setting};
 
 /// A text-to-image job.
@@ -38,6 +43,9 @@ pub struct GenerateRequest {
     pub size: Option<(u32, u32)>,
     /// Time shift of the grid (3 for Show-o2).
     pub shift: f32,
+    /// Share of each step's noise replaced by fresh noise, in [0, 1]: 0 is the official Euler
+    /// sampler, 1 fully ancestral (see `sampler::ancestral_step`).
+    pub eta: f32,
     /// Round the initial noise to bf16 like the official script (parity); off = full f32 noise.
     pub bf16_noise: bool,
     pub preview: PreviewOptions,
@@ -62,6 +70,7 @@ impl Default for GenerateRequest {
             guidance: 5.0,
             size: None,
             shift: 3.0,
+            eta: 0.0,
             bf16_noise: true,
             preview: PreviewOptions::default(),
             keep_trajectory: false,
@@ -217,6 +226,7 @@ pub(crate) struct Denoise<'a> {
     pub steps: usize,
     pub guidance: f32,
     pub shift: f32,
+    pub eta: f32,
     pub bf16_noise: bool,
     pub preview: PreviewOptions,
     pub keep_trajectory: bool,
@@ -240,6 +250,13 @@ impl Denoise<'_> {
                 "guidance",
                 self.guidance,
                 "a finite value >= 0",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.eta) {
+            return Err(bad_setting(
+                "eta",
+                self.eta,
+                "a share of fresh noise from 0 (Euler) to 1 (ancestral)",
             ));
         }
         pipe.check_canvas(self.width, self.height)?;
@@ -276,8 +293,21 @@ impl Denoise<'_> {
             _ => z.clone(),
         };
         let total = self.steps;
-        // Fresh noise for RePaint jumps, from a stream derived from the seed.
+        // Fresh noise for RePaint jumps and for ancestral steps, each from its own stream
+        // derived from the seed (so eta leaves the jumps' noise as it was, and back).
         let mut jump_seed = self.seed ^ 0x05ee_d0f4_e9a1_u64;
+        let mut ancestral_seed = self.seed ^ 0x0a9c_e57a_1e7a_u64;
+        let eta = self.eta;
+        let mut step =
+            |x: &Tensor, v: &Tensor, t: f32, t_next: f32| -> candle_core::Result<Tensor> {
+                if eta == 0.0 || t_next >= 1.0 {
+                    return x + (v * (t_next - t) as f64)?;
+                }
+                ancestral_seed = ancestral_seed.wrapping_add(1);
+                let fresh =
+                    seeded_noise(ancestral_seed, (c, lh, lw), false, &dev).map_err(to_candle)?;
+                ancestral_step(x, v, t, t_next, eta, &fresh)
+            };
         let mut trajectory = Vec::new();
         let mut failure: Option<PipelineError> = None;
         let (cw, ch) = (self.width, self.height);
@@ -288,7 +318,7 @@ impl Denoise<'_> {
             &grid,
             |x, t| guided.velocity(x, t),
             |info| {
-                let mut x_next = info.x_next.clone();
+                let mut x_next = step(info.x, info.v, info.t, info.t_next)?;
                 if let Some(b) = &self.blend {
                     x_next = blend_known(&x_next, b, &z, info.t_next)?;
                     for _ in 0..b.resample {
@@ -300,7 +330,7 @@ impl Denoise<'_> {
                             seeded_noise(jump_seed, (c, lh, lw), false, &dev).map_err(to_candle)?;
                         let back = renoise(&x_next, &eps, info.t, info.t_next)?;
                         let v = guided.velocity(&back, info.t)?;
-                        let stepped = (&back + (v * (info.t_next - info.t) as f64)?)?;
+                        let stepped = step(&back, &v, info.t, info.t_next)?;
                         x_next = blend_known(&stepped, b, &z, info.t_next)?;
                     }
                 }
@@ -429,6 +459,7 @@ impl Pipeline {
             steps: req.steps,
             guidance: req.guidance,
             shift: req.shift,
+            eta: req.eta,
             bf16_noise: req.bf16_noise,
             preview: req.preview,
             keep_trajectory: req.keep_trajectory,
@@ -467,6 +498,7 @@ impl Pipeline {
             mask: None,
             extension: None,
             time_shift: req.shift,
+            eta: req.eta,
             app_version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }

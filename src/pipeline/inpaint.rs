@@ -178,6 +178,7 @@ impl Pipeline {
             steps: base.steps,
             guidance: base.guidance,
             shift: base.shift,
+            eta: base.eta,
             bf16_noise: base.bf16_noise,
             preview: base.preview,
             keep_trajectory: base.keep_trajectory,

@@ -18,7 +18,7 @@
 //! studio.json              optional: {"max_text_len": N, "video_frames": N, "video_grid": N,
 //!                          "max_image_tokens": N, "resample": N,
 //!                          "inpaint_strength": S, "extend_strength": S, "guidance": G,
-//!                          "steps": N}
+//!                          "steps": N, "eta": E}
 //! ```
 //!
 //! The built-in tiny model (`assets/tiny/`) is such a folder and loads through the same path.
@@ -138,6 +138,9 @@ pub struct StudioSettings {
     /// num_inference_steps 50; a small model that was measured at fewer asks for them, which
     /// is also what keeps its text-to-image under a second on a laptop CPU).
     pub steps: usize,
+    /// Share of fresh noise per step requests start from (0, the official Euler sampler; a
+    /// small model whose ODE samples blur between shapes asks for ancestral steps, 1).
+    pub eta: f32,
 }
 
 impl StudioSettings {
@@ -153,6 +156,7 @@ impl StudioSettings {
             extend_strength: 1.0,
             guidance: 5.0,
             steps: generate::OFFICIAL_STEPS,
+            eta: 0.0,
         }
     }
 }
@@ -436,6 +440,7 @@ struct StudioFile {
     extend_strength: Option<f32>,
     guidance: Option<f32>,
     steps: Option<usize>,
+    eta: Option<f32>,
 }
 
 impl StudioFile {
@@ -456,6 +461,11 @@ impl StudioFile {
         if let Some(g) = file.guidance.filter(|g| !g.is_finite() || *g < 0.0) {
             return Err(bad(format!(
                 "guidance is {g}, expected a finite scale of at least 0"
+            )));
+        }
+        if let Some(e) = file.eta.filter(|e| !(0.0..=1.0).contains(e)) {
+            return Err(bad(format!(
+                "eta is {e}, expected a share of fresh noise from 0 (Euler) to 1 (ancestral)"
             )));
         }
         if let Some(n) = file.steps.filter(|n| !(1..=MAX_STUDIO_STEPS).contains(n)) {
@@ -489,6 +499,7 @@ impl StudioFile {
         s.extend_strength = self.extend_strength.unwrap_or(s.extend_strength);
         s.guidance = self.guidance.unwrap_or(s.guidance);
         s.steps = self.steps.unwrap_or(s.steps);
+        s.eta = self.eta.unwrap_or(s.eta);
     }
 }
 
@@ -556,24 +567,37 @@ mod tests {
     }
 
     #[test]
-    fn studio_json_strengths_guidance_and_steps_are_read_and_checked() {
+    fn studio_json_strengths_guidance_steps_and_eta_are_read_and_checked() {
         use super::{StudioFile, StudioSettings};
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("studio.json");
         std::fs::write(
             &path,
-            r#"{"inpaint_strength": 0.6, "extend_strength": 0.4, "guidance": 2, "steps": 20}"#,
+            r#"{"inpaint_strength": 0.6, "extend_strength": 0.4, "guidance": 2, "steps": 20,
+                "eta": 1}"#,
         )
         .unwrap();
         let mut s = StudioSettings::official(64);
         assert_eq!(
-            (s.inpaint_strength, s.extend_strength, s.guidance, s.steps),
-            (1.0, 1.0, 5.0, 49)
+            (
+                s.inpaint_strength,
+                s.extend_strength,
+                s.guidance,
+                s.steps,
+                s.eta
+            ),
+            (1.0, 1.0, 5.0, 49, 0.0)
         );
         StudioFile::read(&path).unwrap().apply(&mut s);
         assert_eq!(
-            (s.inpaint_strength, s.extend_strength, s.guidance, s.steps),
-            (0.6, 0.4, 2.0, 20)
+            (
+                s.inpaint_strength,
+                s.extend_strength,
+                s.guidance,
+                s.steps,
+                s.eta
+            ),
+            (0.6, 0.4, 2.0, 20, 1.0)
         );
 
         for (text, named) in [
@@ -582,6 +606,11 @@ mod tests {
             (r#"{"guidance": -1}"#, "guidance is -1"),
             (r#"{"steps": 0}"#, "steps is 0, expected 1 to 1000"),
             (r#"{"steps": 5000}"#, "steps is 5000"),
+            (
+                r#"{"eta": 1.5}"#,
+                "eta is 1.5, expected a share of fresh noise",
+            ),
+            (r#"{"eta": -0.1}"#, "eta is -0.1"),
             (r#"{"strength": 0.5}"#, "unknown field `strength`"),
         ] {
             std::fs::write(&path, text).unwrap();

@@ -3,6 +3,12 @@
 //! t = 0 is noise, t = 1 is data; the model predicts v = x_data - x_noise. The grid is
 //! `linspace(0, 1, N)` warped by t / (t + s - s t) (shift s = 3), computed in f32 exactly as
 //! torch does, so N points give N - 1 model calls and a trajectory equal to the official one.
+//!
+//! Besides the official Euler (an ODE), [`ancestral_step`] offers the ancestral variant ("Euler
+//! a" in A1111's naming): each step splits x_t into the model's clean picture and its noise and
+//! puts the picture back on the straight path at the next time with a share `eta` of that noise
+//! replaced by fresh noise. At eta 0 it is the Euler step; at eta 1 the next state keeps only the
+//! clean prediction, so every step re-asks the model from new noise around its own guess.
 
 use candle_core::{Result, Tensor};
 
@@ -61,6 +67,28 @@ pub struct StepInfo<'a> {
 /// follows (t = 0 noise, t = 1 data).
 pub fn on_path(data: &Tensor, noise: &Tensor, t: f32) -> Result<Tensor> {
     (data * t as f64)? + (noise * (1.0 - t as f64))?
+}
+
+/// One step from x_t to t_next that replaces a share `eta` (in [0, 1]) of the model's noise
+/// with `fresh` noise:
+/// x̂ = x_t + (1 − t)·v (the clean picture), ε̂ = x_t − t·v (its noise), and
+/// x_next = t_next·x̂ + (1 − t_next)·(√(1 − η²)·ε̂ + η·fresh).
+/// The mix of two independent unit-variance noises keeps unit variance, so x_next is a point of
+/// the straight path at t_next. With eta 0 this is exactly the Euler step x_t + (t_next − t)·v;
+/// at t_next = 1 it is x̂ for every eta.
+pub fn ancestral_step(
+    x: &Tensor,
+    v: &Tensor,
+    t: f32,
+    t_next: f32,
+    eta: f32,
+    fresh: &Tensor,
+) -> Result<Tensor> {
+    let clean = (x + (v * (1.0 - t) as f64)?)?;
+    let noise = (x - (v * t as f64)?)?;
+    let eta = eta as f64;
+    let mixed = ((noise * (1.0 - eta * eta).sqrt())? + (fresh * eta)?)?;
+    on_path(&clean, &mixed, t_next)
 }
 
 /// Why sampling stopped early.
@@ -126,6 +154,47 @@ mod tests {
             .unwrap();
         for v in out.to_vec1::<f32>().unwrap() {
             assert!((v - 1.0).abs() < 1e-6);
+        }
+    }
+
+    fn vec(t: &Tensor) -> Vec<f32> {
+        t.to_vec1::<f32>().unwrap()
+    }
+
+    #[test]
+    fn ancestral_step_at_eta_0_is_the_euler_step() {
+        let dev = candle_core::Device::Cpu;
+        let x = Tensor::new(&[0.3f32, -1.2, 2.0], &dev).unwrap();
+        let v = Tensor::new(&[1.5f32, 0.25, -0.75], &dev).unwrap();
+        let fresh = Tensor::new(&[9.0f32, 9.0, 9.0], &dev).unwrap();
+        let (t, t_next) = (0.4f32, 0.55f32);
+        let euler = vec(&(&x + (&v * (t_next - t) as f64).unwrap()).unwrap());
+        let step = vec(&ancestral_step(&x, &v, t, t_next, 0.0, &fresh).unwrap());
+        for (a, b) in euler.iter().zip(&step) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn ancestral_step_at_eta_1_keeps_the_clean_prediction_and_fresh_noise_only() {
+        let dev = candle_core::Device::Cpu;
+        // x_t on the path from noise n to picture d at t = 0.25; the exact velocity is d - n.
+        let (d, n, fresh) = ([1.0f32, -0.5], [0.2f32, 0.8], [-1.0f32, 2.0]);
+        let t = 0.25f32;
+        let x: Vec<f32> = (0..2).map(|i| t * d[i] + (1.0 - t) * n[i]).collect();
+        let v: Vec<f32> = (0..2).map(|i| d[i] - n[i]).collect();
+        let tensor = |a: &[f32]| Tensor::new(a, &dev).unwrap();
+        let out =
+            vec(&ancestral_step(&tensor(&x), &tensor(&v), t, 0.6, 1.0, &tensor(&fresh)).unwrap());
+        for i in 0..2 {
+            let want = 0.6 * d[i] + 0.4 * fresh[i];
+            assert!((out[i] - want).abs() < 1e-6, "{} vs {want}", out[i]);
+        }
+        // The last step lands on the clean prediction whatever eta is.
+        let last =
+            vec(&ancestral_step(&tensor(&x), &tensor(&v), t, 1.0, 0.7, &tensor(&fresh)).unwrap());
+        for i in 0..2 {
+            assert!((last[i] - d[i]).abs() < 1e-6);
         }
     }
 

@@ -1,5 +1,5 @@
-//! The generation settings in the tool panel: prompt, seed, steps, guidance, size,
-//! candidates, and the buttons that start image jobs.
+//! The generation settings in the tool panel: prompt, seed, steps, guidance, sampler noise
+//! (eta), size, candidates, and the buttons that start image jobs.
 
 use egui::Ui;
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,8 @@ pub struct GenerationSettings {
     pub random_seed: bool,
     pub steps: u32,
     pub guidance: f32,
+    /// Share of fresh noise per flow step: 0 is the official Euler sampler, 1 ancestral.
+    pub eta: f32,
     pub width: u32,
     pub height: u32,
     pub candidates: u32,
@@ -32,6 +34,7 @@ impl Default for GenerationSettings {
             random_seed: false,
             steps: 50,
             guidance: 5.0,
+            eta: 0.0,
             width: 432,
             height: 432,
             candidates: 1,
@@ -60,6 +63,7 @@ impl GenerationSettings {
             seed: self.seed,
             steps: self.steps.max(1),
             guidance: self.guidance,
+            eta: self.eta.clamp(0.0, 1.0),
             candidates: self.candidates.max(1),
             preview: PreviewSettings {
                 enabled: previews,
@@ -94,6 +98,13 @@ impl GenerationSettings {
         });
         ui.add(egui::Slider::new(&mut self.steps, 1..=200).text("Steps"));
         ui.add(egui::Slider::new(&mut self.guidance, 0.0..=15.0).text("Guidance"));
+        ui.add(egui::Slider::new(&mut self.eta, 0.0..=1.0).text("Ancestral noise (eta)"))
+            .on_hover_text(
+                "Share of fresh noise in each flow step. 0 is the official Euler sampler (the \
+                 same seed always follows the same path); 1 is ancestral (\"Euler a\"): every \
+                 step starts again from the model's clean guess under new noise, which commits \
+                 to one clear picture. Loading a model sets what it asks for; saved in the PNG.",
+            );
         ui.horizontal(|ui| {
             let grid = grid.max(1);
             let label = ui.label("Width");

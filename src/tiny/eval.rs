@@ -9,14 +9,18 @@ use image::{GrayImage, RgbImage};
 
 use super::checker::{
     Detected, PixelRect, background_continues, detect_shapes, inpaint_ok, judge, judge_detections,
+    shape_pixels,
 };
 use super::dataset::WorldDataset;
-use super::grammar::{QaPair, QuestionKind, canonical_caption, canonical_clip_caption};
+use super::grammar::{
+    QaPair, QuestionKind, background_phrase, canonical_caption, canonical_clip_caption,
+};
 use super::latent_probe::{self, latent_kind_probe};
 use super::noise_kept::{self, noise_kept};
+use super::redraw::fit_background;
 use super::shape_survival::{self, shape_survival};
 use super::word_response::{self, kind_word_response};
-use super::world::{Colour, Scene, ShapeKind};
+use super::world::{Background, Colour, Scene, ShapeKind};
 use crate::media::{Growth, SampledFrame, SampledVideo};
 use crate::pipeline::chat::{Attachment, ChatMessage, ChatOptions};
 use crate::pipeline::extend::ExtendRequest;
@@ -33,6 +37,13 @@ pub struct EvalOptions {
     pub guidance: Option<f32>,
     /// Time shift of the sampling grid (see `sampler::time_grid`).
     pub shift: f32,
+    /// Share of fresh noise per flow step (`sampler::ancestral_step`); `None` = the model's
+    /// own setting (`studio.json`).
+    pub eta: Option<f32>,
+    /// Text-to-image prompts also name the scene's background ("... on a white and black
+    /// background"), and the drawn background is judged against it: the canonical prompts
+    /// leave the background to the model.
+    pub name_background: bool,
     pub clip_frames: usize,
     /// RePaint jumps per step for inpainting and extension (the studio's "resample");
     /// `None` = the model's own setting (`studio.json`).
@@ -80,6 +91,8 @@ impl Default for EvalOptions {
             steps: 20,
             guidance: None,
             shift: 3.0,
+            eta: None,
+            name_background: false,
             clip_frames: 9,
             resample: None,
             inpaint_strength: None,
@@ -146,12 +159,14 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
         .map_err(|e| crate::pipeline::bad_setting("world", e, "a valid resolution"))?;
     let mut report = EvalReport::default();
     let guidance = opts.guidance.unwrap_or(p.settings.guidance);
+    let eta = opts.eta.unwrap_or(p.settings.eta);
     let base = |prompt: String, seed: u64| GenerateRequest {
         prompt,
         seed,
         steps: opts.steps,
         guidance,
         shift: opts.shift,
+        eta,
         ..Default::default()
     };
     let wanted = |part: Part| opts.parts.contains(&part);
@@ -235,6 +250,9 @@ fn text_to_image(
     // where the checker found the shape: a kind the latent has and the pixels lack is lost by
     // the decoder; one the latent lacks, by the sampler.
     let (mut kinds, mut latent_kinds) = (KindConfusion::default(), KindConfusion::default());
+    // Which backgrounds the model draws: with the canonical prompts it picks one itself (the
+    // world splits 40% of its backgrounds in two), with `name_background` it is told.
+    let mut backgrounds = BackgroundTally::default();
     for i in 0..n as u64 {
         let c = data.captioned_image(i);
         let round_trip = judge(
@@ -243,9 +261,13 @@ fn text_to_image(
         );
         vae_colour += usize::from(round_trip.colour);
         vae_shape += usize::from(round_trip.shape);
-        let prompt = canonical_caption(&c.scene);
+        let mut prompt = canonical_caption(&c.scene);
+        if opts.name_background {
+            prompt.push_str(&background_phrase(&c.scene.background));
+        }
         let generated = Control::none(|ctl| p.generate(&base(prompt.clone(), i), ctl))?;
         let img = generated.image;
+        backgrounds.add(&img, &c.scene.background);
         let found = detect_shapes(&img);
         let j = judge_detections(&found, &c.scene.shapes);
         colour += usize::from(j.colour);
@@ -287,6 +309,7 @@ fn text_to_image(
         std::fs::write(&path, verdicts)
             .map_err(|e| crate::media::MediaError::io(path, "writing the verdicts", e))?;
     }
+    log(&backgrounds.summary(opts.name_background));
     log(&format!(
         "one-shape prompts, asked -> drawn: {}",
         kinds.summary()
@@ -302,7 +325,86 @@ fn text_to_image(
     ] {
         report.rows.push((name.into(), k as f64 / n as f64, n));
     }
+    if opts.name_background {
+        let k = backgrounds.as_scene;
+        report.rows.push((
+            "text-to-image background as named".into(),
+            k as f64 / n as f64,
+            n,
+        ));
+    }
     Ok(())
+}
+
+/// The backgrounds of the text-to-image samples: the world background that fits each best
+/// away from its shapes (`redraw::fit_background`), against the scene's.
+#[derive(Default)]
+struct BackgroundTally {
+    samples: usize,
+    /// Scenes whose background is split in two.
+    scenes_split: usize,
+    /// Samples drawn with a split background.
+    drawn_split: usize,
+    /// Samples drawn split where the scene is split, and plain where it is plain.
+    split_as_scene: usize,
+    plain_as_scene: usize,
+    /// Samples whose background has the scene's kind (plain or split along its axis) and tones.
+    as_scene: usize,
+}
+
+impl BackgroundTally {
+    fn add(&mut self, img: &RgbImage, scene: &Background) {
+        let away: Vec<bool> = shape_pixels(img).into_iter().map(|s| !s).collect();
+        let (drawn, _) = fit_background(img, &away);
+        self.samples += 1;
+        self.scenes_split += usize::from(matches!(scene, Background::Split { .. }));
+        let (split, scene_split) = (
+            matches!(drawn, Background::Split { .. }),
+            matches!(scene, Background::Split { .. }),
+        );
+        self.drawn_split += usize::from(split);
+        self.split_as_scene += usize::from(split && scene_split);
+        self.plain_as_scene += usize::from(!split && !scene_split);
+        let same = match (&drawn, scene) {
+            (Background::Plain { tone: a }, Background::Plain { tone: b }) => a == b,
+            (
+                Background::Split {
+                    first: a1,
+                    second: a2,
+                    axis: ax,
+                    ..
+                },
+                Background::Split {
+                    first: b1,
+                    second: b2,
+                    axis: bx,
+                    ..
+                },
+            ) => (a1, a2, ax) == (b1, b2, bx),
+            _ => false,
+        };
+        self.as_scene += usize::from(same);
+    }
+
+    fn summary(&self, named: bool) -> String {
+        let n = self.samples;
+        let mut line = format!(
+            "backgrounds drawn: {} of {n} split in two (the scenes: {} of {n})",
+            self.drawn_split, self.scenes_split
+        );
+        if named {
+            line.push_str(&format!(
+                "; split where the prompt asks for it {}/{}, plain where it asks for plain {}/{}, \
+                 as named (plain or split the same way, same tones) {}/{n}",
+                self.split_as_scene,
+                self.scenes_split,
+                self.plain_as_scene,
+                n - self.scenes_split,
+                self.as_scene
+            ));
+        }
+        line
+    }
 }
 
 /// What the checker found, largest first: colour, kind, position, size, template fit, area.
@@ -619,6 +721,24 @@ mod tests {
             "{}",
             report.table()
         );
+    }
+
+    #[test]
+    fn background_tally_reads_the_worlds_own_backgrounds() {
+        let data = WorldDataset::held_out(64, 5).unwrap();
+        let mut tally = BackgroundTally::default();
+        for i in 0..60 {
+            let c = data.captioned_image(i);
+            tally.add(&c.image, &c.scene.background);
+        }
+        eprintln!("{}", tally.summary(true));
+        assert_eq!(
+            tally.drawn_split,
+            tally.scenes_split,
+            "{}",
+            tally.summary(true)
+        );
+        assert!(tally.as_scene >= 57, "{}", tally.summary(true));
     }
 
     #[test]

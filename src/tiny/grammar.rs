@@ -204,6 +204,14 @@ pub fn background_name(background: &Background) -> String {
         .join(" and ")
 }
 
+/// " on a white and black background": what a caption adds to name the background.
+pub fn background_phrase(background: &Background) -> String {
+    format!(
+        " on {} background",
+        with_article(background_name(background))
+    )
+}
+
 /// The complete description: size, colour, shape and position of every shape.
 /// This is what eval-tiny prompts with.
 pub fn canonical_caption(scene: &Scene) -> String {
@@ -218,12 +226,7 @@ pub fn canonical_caption(scene: &Scene) -> String {
 /// One caption, a random paraphrase. Most paraphrases keep every position so that text-to-image
 /// learns where things go; a few leave positions (or sizes) out.
 pub fn scene_caption<R: Rng + ?Sized>(scene: &Scene, rng: &mut R) -> String {
-    let on_background = || {
-        format!(
-            " on {} background",
-            with_article(background_name(&scene.background))
-        )
-    };
+    let on_background = || background_phrase(&scene.background);
     match scene.shapes.as_slice() {
         [s] => match rng.random_range(0..10) {
             0..=3 => canonical_caption(scene),

@@ -9,7 +9,7 @@
 //! nothing to average.
 //!
 //! The bank is built once, from training scenes' canonical captions sampled as `eval-tiny`
-//! samples (its steps and shift, the model's guidance), on two threads, and saved in the run's
+//! samples (its steps and shift, the model's guidance and eta), on two threads, and saved in the run's
 //! folder so a resumed run reuses it. Phase 2's reflow rows (`ReflowPairs`, an experiment)
 //! read the same bank as noise-to-picture pairs.
 
@@ -214,7 +214,8 @@ fn sample(
     })
 }
 
-/// Training scene `i`'s canonical caption sampled as `eval-tiny` samples, and if its picture
+/// Training scene `i`'s canonical caption sampled as `eval-tiny` samples (its steps and
+/// shift, the model's guidance and eta), and if its picture
 /// can be redrawn, (its latent (1, C, 1, h, w), the redrawn picture (1, 3, 1, H, W)).
 fn generate_and_redraw(
     pipe: &Pipeline,
@@ -229,6 +230,7 @@ fn generate_and_redraw(
         steps: eval.steps,
         guidance: pipe.settings.guidance,
         shift: eval.shift,
+        eta: pipe.settings.eta,
         ..Default::default()
     };
     let generated = Control::none(|ctl| pipe.generate(&request, ctl))?;
