@@ -267,9 +267,9 @@ fn text_to_image(
         }
         let generated = Control::none(|ctl| p.generate(&base(prompt.clone(), i), ctl))?;
         let img = generated.image;
-        backgrounds.add(&img, &c.scene.background);
         let found = detect_shapes(&img);
         let j = judge_detections(&found, &c.scene.shapes);
+        backgrounds.add(&img, &c.scene.background, j.shape);
         colour += usize::from(j.colour);
         shape += usize::from(j.shape);
         position += usize::from(j.position);
@@ -348,12 +348,15 @@ struct BackgroundTally {
     /// Samples drawn split where the scene is split, and plain where it is plain.
     split_as_scene: usize,
     plain_as_scene: usize,
+    /// Samples with the asked shapes, on a drawn split and on a drawn plain background.
+    shapes_on_split: usize,
+    shapes_on_plain: usize,
     /// Samples whose background has the scene's kind (plain or split along its axis) and tones.
     as_scene: usize,
 }
 
 impl BackgroundTally {
-    fn add(&mut self, img: &RgbImage, scene: &Background) {
+    fn add(&mut self, img: &RgbImage, scene: &Background, shapes_right: bool) {
         let away: Vec<bool> = shape_pixels(img).into_iter().map(|s| !s).collect();
         let (drawn, _) = fit_background(img, &away);
         self.samples += 1;
@@ -365,6 +368,8 @@ impl BackgroundTally {
         self.drawn_split += usize::from(split);
         self.split_as_scene += usize::from(split && scene_split);
         self.plain_as_scene += usize::from(!split && !scene_split);
+        self.shapes_on_split += usize::from(split && shapes_right);
+        self.shapes_on_plain += usize::from(!split && shapes_right);
         let same = match (&drawn, scene) {
             (Background::Plain { tone: a }, Background::Plain { tone: b }) => a == b,
             (
@@ -389,8 +394,14 @@ impl BackgroundTally {
     fn summary(&self, named: bool) -> String {
         let n = self.samples;
         let mut line = format!(
-            "backgrounds drawn: {} of {n} split in two (the scenes: {} of {n})",
-            self.drawn_split, self.scenes_split
+            "backgrounds drawn: {} of {n} split in two (the scenes: {} of {n}); asked shapes \
+             drawn on a split background {}/{}, on a plain one {}/{}",
+            self.drawn_split,
+            self.scenes_split,
+            self.shapes_on_split,
+            self.drawn_split,
+            self.shapes_on_plain,
+            n - self.drawn_split
         );
         if named {
             line.push_str(&format!(
@@ -729,7 +740,7 @@ mod tests {
         let mut tally = BackgroundTally::default();
         for i in 0..60 {
             let c = data.captioned_image(i);
-            tally.add(&c.image, &c.scene.background);
+            tally.add(&c.image, &c.scene.background, true);
         }
         eprintln!("{}", tally.summary(true));
         assert_eq!(
@@ -739,6 +750,8 @@ mod tests {
             tally.summary(true)
         );
         assert!(tally.as_scene >= 57, "{}", tally.summary(true));
+        assert_eq!(tally.shapes_on_split, tally.drawn_split);
+        assert_eq!(tally.shapes_on_plain, 60 - tally.drawn_split);
     }
 
     #[test]
