@@ -98,13 +98,17 @@ impl GenerationSettings {
         });
         ui.add(egui::Slider::new(&mut self.steps, 1..=200).text("Steps"));
         ui.add(egui::Slider::new(&mut self.guidance, 0.0..=15.0).text("Guidance"));
-        ui.add(egui::Slider::new(&mut self.eta, 0.0..=1.0).text("Ancestral noise (eta)"))
-            .on_hover_text(
-                "Share of fresh noise in each flow step. 0 is the official Euler sampler (the \
+        ui.add(
+            egui::Slider::new(&mut self.eta, 0.0..=1.0)
+                .fixed_decimals(2)
+                .text("Ancestral noise (eta)"),
+        )
+        .on_hover_text(
+            "Share of fresh noise in each flow step. 0 is the official Euler sampler (the \
                  same seed always follows the same path); 1 is ancestral (\"Euler a\"): every \
                  step starts again from the model's clean guess under new noise, which commits \
                  to one clear picture. Loading a model sets what it asks for; saved in the PNG.",
-            );
+        );
         ui.horizontal(|ui| {
             let grid = grid.max(1);
             let label = ui.label("Width");
