@@ -117,19 +117,18 @@ fn builtin_model_passes_a_fixed_subset_of_eval_tiny() {
 }
 
 /// Per metric, the least share of the 8 subset samples that must pass: one sample below what
-/// showo2-tiny-world-v10 scores here (colour 7/8, shape 2/8, position 8/8, image QA 8/8, clip QA
-/// 7/8, inpainting 8/8, extension 8/8; the model's own guidance 2, 4 RePaint jumps and denoising
-/// strengths 0.6 / 0.4), so that a different CPU's float rounding cannot flip the verdict.
-/// Shape is the weak bound: these 8 prompts are a hard draw for v10 (76 of 100 over the
-/// README's samples; v9 drew 6 of these 8 and 74 of 100). eval-tiny reports all of them on 100
-/// samples (README).
+/// showo2-tiny-world-v10 scores here with the ancestral steps its studio.json asks for (colour
+/// 8/8, shape 8/8, position 8/8, image QA 8/8, clip QA 7/8, inpainting 7/8, extension 8/8; the
+/// model's own guidance 2, eta 1, 4 RePaint jumps and denoising strengths 0.6 / 0.4), so that a
+/// different CPU's float rounding cannot flip the verdict. (Under Euler v10 drew only 2 of
+/// these 8 shapes right; eval-tiny reports all of them on 100 samples, README.)
 const MINIMUM_ON_THE_SUBSET: [(&str, f64); 7] = [
-    ("text-to-image colour", 6.0 / 8.0),
-    ("text-to-image shape", 1.0 / 8.0),
+    ("text-to-image colour", 7.0 / 8.0),
+    ("text-to-image shape", 7.0 / 8.0),
     ("text-to-image position", 7.0 / 8.0),
     ("image QA exact match", 7.0 / 8.0),
     ("clip QA exact match", 6.0 / 8.0),
-    ("inpainting", 7.0 / 8.0),
+    ("inpainting", 6.0 / 8.0),
     ("extension", 7.0 / 8.0),
 ];
 
