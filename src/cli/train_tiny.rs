@@ -83,7 +83,7 @@ pub struct TrainTinyArgs {
     #[arg(long)]
     sharpen_weight: Option<f32>,
     /// Steps of the decoder on the model's own generations redrawn as the world draws them
-    /// (phase 6, an experiment; 0 skips it).
+    /// (phase 6; default 1,000 since v11; 0 skips it).
     #[arg(long)]
     redraw_steps: Option<usize>,
     /// Generations sampled for the redraw bank (the redrawable ones are kept).

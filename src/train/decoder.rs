@@ -16,9 +16,11 @@
 //! that committing to a corner pays more than averaging it. Tried on v10 it did not change the
 //! checker's shape score (see the README).
 //!
-//! Phase 6 (`--redraw-steps`, 0 in the shipped recipe) goes on from phase 4 (or 5) on a bank
-//! of the finished model's generations, each paired with its picture redrawn crisp
-//! (`redraw.rs`). Tried on v10 it lifted shape by at most sampling error (see the README).
+//! Phase 6 (`--redraw-steps`, 1,000 in the shipped recipe since v11) goes on from phase 4 (or
+//! 5) on a bank of the finished model's generations, each paired with its picture redrawn
+//! crisp (`redraw.rs`). On a bank sampled with Euler steps it lifted v10's shape by at most
+//! sampling error; on one sampled with the ancestral steps the model asks for (eta 1) it lifts
+//! shape from 263 to 277 of 300 (see the README, "Why v11").
 //!
 //! Since v8 phase 3 also decodes the flow model's own predictions (`decoder_flow_batch` whole
 //! pictures a step, see `FlowPredictions`) back to the true pictures. On v7 a linear probe
