@@ -104,10 +104,11 @@ impl GenerationSettings {
                 .text("Ancestral noise (eta)"),
         )
         .on_hover_text(
-            "Share of fresh noise in each flow step. 0 is the official Euler sampler (the \
-                 same seed always follows the same path); 1 is ancestral (\"Euler a\"): every \
-                 step starts again from the model's clean guess under new noise, which commits \
-                 to one clear picture. Loading a model sets what it asks for; saved in the PNG.",
+            "Share of fresh noise in each flow step. 0 is the official Euler sampler: one \
+             noise draw, then a fixed path. 1 is ancestral (\"Euler a\"): every step starts \
+             again from the model's clean guess under new noise, which commits to one clear \
+             picture. Either way a seed gives the same picture again. Loading a model sets \
+             what it asks for; saved in the PNG.",
         );
         ui.horizontal(|ui| {
             let grid = grid.max(1);

@@ -359,12 +359,12 @@ impl BackgroundTally {
     fn add(&mut self, img: &RgbImage, scene: &Background, shapes_right: bool) {
         let away: Vec<bool> = shape_pixels(img).into_iter().map(|s| !s).collect();
         let (drawn, _) = fit_background(img, &away);
-        self.samples += 1;
-        self.scenes_split += usize::from(matches!(scene, Background::Split { .. }));
         let (split, scene_split) = (
             matches!(drawn, Background::Split { .. }),
             matches!(scene, Background::Split { .. }),
         );
+        self.samples += 1;
+        self.scenes_split += usize::from(scene_split);
         self.drawn_split += usize::from(split);
         self.split_as_scene += usize::from(split && scene_split);
         self.plain_as_scene += usize::from(!split && !scene_split);
