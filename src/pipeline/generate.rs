@@ -14,6 +14,8 @@
 //! too. The official sampler is eta 0, the default; a checkpoint may ask for more in its
 //! `studio.json` (the built-in model does: see `StudioSettings::eta`).
 
+use std::cell::Cell;
+
 use candle_core::{DType, Device, Tensor};
 use image::RgbImage;
 use rand::SeedableRng;
@@ -25,7 +27,10 @@ use crate::model::prompt;
 use crate::model::showo2::GenerationPrefix;
 
 use super::preview::{self, PreviewOptions};
-use super::sampler::{Stop, ancestral_step, cfg_combine, euler, on_path, time_grid};
+use super::sampler::{
+    ETA_EXPECTED, ETA_RANGE, Stop, ancestral_step, cfg_combine, euler_step, integrate, on_path,
+    time_grid,
+};
 use super::{Pipeline, PipelineError, Result, bad_setting};
 
 /// A text-to-image job.
@@ -252,12 +257,8 @@ impl Denoise<'_> {
                 "a finite value >= 0",
             ));
         }
-        if !(0.0..=1.0).contains(&self.eta) {
-            return Err(bad_setting(
-                "eta",
-                self.eta,
-                "a share of fresh noise from 0 (Euler) to 1 (ancestral)",
-            ));
+        if !ETA_RANGE.contains(&self.eta) {
+            return Err(bad_setting("eta", self.eta, ETA_EXPECTED));
         }
         pipe.check_canvas(self.width, self.height)?;
         let c = pipe.config().showo.image_latent_dim;
@@ -296,29 +297,24 @@ impl Denoise<'_> {
         // Fresh noise for RePaint jumps and for ancestral steps, each from its own stream
         // derived from the seed (so eta leaves the jumps' noise as it was, and back).
         let mut jump_seed = self.seed ^ 0x05ee_d0f4_e9a1_u64;
-        let mut ancestral_seed = self.seed ^ 0x0a9c_e57a_1e7a_u64;
-        let eta = self.eta;
-        let mut step =
-            |x: &Tensor, v: &Tensor, t: f32, t_next: f32| -> candle_core::Result<Tensor> {
-                if eta == 0.0 || t_next >= 1.0 {
-                    return x + (v * (t_next - t) as f64)?;
-                }
-                ancestral_seed = ancestral_seed.wrapping_add(1);
-                let fresh =
-                    seeded_noise(ancestral_seed, (c, lh, lw), false, &dev).map_err(to_candle)?;
-                ancestral_step(x, v, t, t_next, eta, &fresh)
-            };
+        let flow_step = FlowStep {
+            eta: self.eta,
+            seed: Cell::new(self.seed ^ 0x0a9c_e57a_1e7a_u64),
+            shape: (c, lh, lw),
+            dev: &dev,
+        };
         let mut trajectory = Vec::new();
         let mut failure: Option<PipelineError> = None;
         let (cw, ch) = (self.width, self.height);
         let cancelled: &dyn Fn() -> bool = ctl.cancelled;
         let on_step = &mut *ctl.on_step;
-        let outcome = euler(
+        let outcome = integrate(
             x_start,
             &grid,
             |x, t| guided.velocity(x, t),
+            |x, v, t, t_next| flow_step.apply(x, v, t, t_next),
             |info| {
-                let mut x_next = step(info.x, info.v, info.t, info.t_next)?;
+                let mut x_next = info.x_next.clone();
                 if let Some(b) = &self.blend {
                     x_next = blend_known(&x_next, b, &z, info.t_next)?;
                     for _ in 0..b.resample {
@@ -330,7 +326,7 @@ impl Denoise<'_> {
                             seeded_noise(jump_seed, (c, lh, lw), false, &dev).map_err(to_candle)?;
                         let back = renoise(&x_next, &eps, info.t, info.t_next)?;
                         let v = guided.velocity(&back, info.t)?;
-                        let stepped = step(&back, &v, info.t, info.t_next)?;
+                        let stepped = flow_step.apply(&back, &v, info.t, info.t_next)?;
                         x_next = blend_known(&stepped, b, &z, info.t_next)?;
                     }
                 }
@@ -392,6 +388,30 @@ impl Denoise<'_> {
                 Err(PipelineError::Cancelled { after_step, total })
             }
         }
+    }
+}
+
+/// A run's rule from x_t to the next state: the Euler step at eta 0 (and for the last step,
+/// where an ancestral step lands on the same clean prediction), else an ancestral step whose
+/// fresh noise comes from the next seed of the run's stream.
+struct FlowStep<'d> {
+    eta: f32,
+    /// The stream's last seed (advanced by each ancestral step, also inside RePaint jumps).
+    seed: Cell<u64>,
+    /// The latent's (C, h, w).
+    shape: (usize, usize, usize),
+    dev: &'d Device,
+}
+
+impl FlowStep<'_> {
+    fn apply(&self, x: &Tensor, v: &Tensor, t: f32, t_next: f32) -> candle_core::Result<Tensor> {
+        if self.eta == 0.0 || t_next >= 1.0 {
+            return euler_step(x, v, t, t_next);
+        }
+        self.seed.set(self.seed.get().wrapping_add(1));
+        let fresh =
+            seeded_noise(self.seed.get(), self.shape, false, self.dev).map_err(to_candle)?;
+        ancestral_step(x, v, t, t_next, self.eta, &fresh)
     }
 }
 

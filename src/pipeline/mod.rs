@@ -463,9 +463,10 @@ impl StudioFile {
                 "guidance is {g}, expected a finite scale of at least 0"
             )));
         }
-        if let Some(e) = file.eta.filter(|e| !(0.0..=1.0).contains(e)) {
+        if let Some(e) = file.eta.filter(|e| !sampler::ETA_RANGE.contains(e)) {
             return Err(bad(format!(
-                "eta is {e}, expected a share of fresh noise from 0 (Euler) to 1 (ancestral)"
+                "eta is {e}, expected {}",
+                sampler::ETA_EXPECTED
             )));
         }
         if let Some(n) = file.steps.filter(|n| !(1..=MAX_STUDIO_STEPS).contains(n)) {

@@ -97,13 +97,37 @@ pub enum Stop {
     Cancelled { after_step: usize },
 }
 
+/// The share of fresh noise a step may take: 0 (Euler) to 1 (fully ancestral).
+pub const ETA_RANGE: std::ops::RangeInclusive<f32> = 0.0..=1.0;
+
+/// What an `eta` outside [`ETA_RANGE`] is told it should be.
+pub const ETA_EXPECTED: &str = "a share of fresh noise from 0 (Euler) to 1 (ancestral)";
+
+/// The Euler step x_t + (t_next − t)·v.
+pub fn euler_step(x: &Tensor, v: &Tensor, t: f32, t_next: f32) -> Result<Tensor> {
+    x + (v * (t_next - t) as f64)?
+}
+
 /// Euler integration of dx/dt = v(x, t) over `grid`. `velocity(x, t)` returns the (guided)
 /// velocity; `on_step` sees every step and may replace the new state (inpainting blends the
 /// known region there) by returning `Some`. `cancelled()` is polled before every model call.
 pub fn euler(
     x0: Tensor,
     grid: &[f32],
+    velocity: impl FnMut(&Tensor, f32) -> Result<Tensor>,
+    on_step: impl FnMut(&StepInfo) -> Result<Option<Tensor>>,
+    cancelled: impl Fn() -> bool,
+) -> Result<std::result::Result<Tensor, Stop>> {
+    integrate(x0, grid, velocity, euler_step, on_step, cancelled)
+}
+
+/// `euler` with another rule from (x_t, v, t, t_next) to the next state, e.g. an
+/// [`ancestral_step`]: what `on_step` sees as `x_next` is that rule's result.
+pub fn integrate(
+    x0: Tensor,
+    grid: &[f32],
     mut velocity: impl FnMut(&Tensor, f32) -> Result<Tensor>,
+    mut step: impl FnMut(&Tensor, &Tensor, f32, f32) -> Result<Tensor>,
     mut on_step: impl FnMut(&StepInfo) -> Result<Option<Tensor>>,
     cancelled: impl Fn() -> bool,
 ) -> Result<std::result::Result<Tensor, Stop>> {
@@ -115,7 +139,7 @@ pub fn euler(
         }
         let (t, t_next) = (grid[k], grid[k + 1]);
         let v = velocity(&x, t)?;
-        let x_next = (&x + (&v * (t_next - t) as f64)?)?;
+        let x_next = step(&x, &v, t, t_next)?;
         let info = StepInfo {
             step: k,
             total,
@@ -168,7 +192,7 @@ mod tests {
         let v = Tensor::new(&[1.5f32, 0.25, -0.75], &dev).unwrap();
         let fresh = Tensor::new(&[9.0f32, 9.0, 9.0], &dev).unwrap();
         let (t, t_next) = (0.4f32, 0.55f32);
-        let euler = vec(&(&x + (&v * (t_next - t) as f64).unwrap()).unwrap());
+        let euler = vec(&euler_step(&x, &v, t, t_next).unwrap());
         let step = vec(&ancestral_step(&x, &v, t, t_next, 0.0, &fresh).unwrap());
         for (a, b) in euler.iter().zip(&step) {
             assert!((a - b).abs() < 1e-6, "{a} vs {b}");

@@ -104,6 +104,22 @@ impl Default for EvalOptions {
     }
 }
 
+impl EvalOptions {
+    /// The text-to-image request every part samples `prompt` with: these steps and shift, and
+    /// the guidance and eta given here or else the model's own (`studio.json`).
+    pub fn request(&self, p: &Pipeline, prompt: String, seed: u64) -> GenerateRequest {
+        GenerateRequest {
+            prompt,
+            seed,
+            steps: self.steps,
+            guidance: self.guidance.unwrap_or(p.settings.guidance),
+            shift: self.shift,
+            eta: self.eta.unwrap_or(p.settings.eta),
+            ..Default::default()
+        }
+    }
+}
+
 /// Fractions in [0, 1] per metric, and the generated pictures (for a sample grid).
 #[derive(Debug, Default)]
 pub struct EvalReport {
@@ -159,16 +175,7 @@ pub fn evaluate(p: &Pipeline, opts: &EvalOptions, mut log: impl FnMut(&str)) -> 
         .map_err(|e| crate::pipeline::bad_setting("world", e, "a valid resolution"))?;
     let mut report = EvalReport::default();
     let guidance = opts.guidance.unwrap_or(p.settings.guidance);
-    let eta = opts.eta.unwrap_or(p.settings.eta);
-    let base = |prompt: String, seed: u64| GenerateRequest {
-        prompt,
-        seed,
-        steps: opts.steps,
-        guidance,
-        shift: opts.shift,
-        eta,
-        ..Default::default()
-    };
+    let base = |prompt: String, seed: u64| opts.request(p, prompt, seed);
     let wanted = |part: Part| opts.parts.contains(&part);
     if wanted(Part::TextToImage) {
         text_to_image(p, &data, opts, &base, guidance, &mut report, &mut log)?;
@@ -359,10 +366,11 @@ impl BackgroundTally {
     fn add(&mut self, img: &RgbImage, scene: &Background, shapes_right: bool) {
         let away: Vec<bool> = shape_pixels(img).into_iter().map(|s| !s).collect();
         let (drawn, _) = fit_background(img, &away);
-        let (split, scene_split) = (
-            matches!(drawn, Background::Split { .. }),
-            matches!(scene, Background::Split { .. }),
-        );
+        let axis = |b: &Background| match b {
+            Background::Plain { .. } => None,
+            Background::Split { axis, .. } => Some(*axis),
+        };
+        let (split, scene_split) = (axis(&drawn).is_some(), axis(scene).is_some());
         self.samples += 1;
         self.scenes_split += usize::from(scene_split);
         self.drawn_split += usize::from(split);
@@ -370,24 +378,9 @@ impl BackgroundTally {
         self.plain_as_scene += usize::from(!split && !scene_split);
         self.shapes_on_split += usize::from(split && shapes_right);
         self.shapes_on_plain += usize::from(!split && shapes_right);
-        let same = match (&drawn, scene) {
-            (Background::Plain { tone: a }, Background::Plain { tone: b }) => a == b,
-            (
-                Background::Split {
-                    first: a1,
-                    second: a2,
-                    axis: ax,
-                    ..
-                },
-                Background::Split {
-                    first: b1,
-                    second: b2,
-                    axis: bx,
-                    ..
-                },
-            ) => (a1, a2, ax) == (b1, b2, bx),
-            _ => false,
-        };
+        // Plain or split the same way, with the same tones in reading order (where a split
+        // runs may differ).
+        let same = axis(&drawn) == axis(scene) && drawn.tones() == scene.tones();
         self.as_scene += usize::from(same);
     }
 

@@ -9,9 +9,9 @@
 //! nothing to average.
 //!
 //! The bank is built once, from training scenes' canonical captions sampled as `eval-tiny`
-//! samples (its steps and shift, the model's guidance and eta), on two threads, and saved in the run's
-//! folder so a resumed run reuses it. Phase 2's reflow rows (`ReflowPairs`, an experiment)
-//! read the same bank as noise-to-picture pairs.
+//! samples (`EvalOptions::request`: its steps and shift, the model's guidance and eta), on two
+//! threads, and saved in the run's folder so a resumed run reuses it. Phase 2's reflow rows
+//! (`ReflowPairs`, an experiment) read the same bank as noise-to-picture pairs.
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -23,7 +23,7 @@ use rand_chacha::ChaCha8Rng;
 use super::tiny::{Progress, TwoLanes, pixels};
 use crate::model::vae::WanVae;
 use crate::pipeline::Pipeline;
-use crate::pipeline::generate::{Control, GenerateRequest, seeded_noise};
+use crate::pipeline::generate::{Control, seeded_noise};
 use crate::tiny::dataset::WorldDataset;
 use crate::tiny::eval::EvalOptions;
 use crate::tiny::grammar::canonical_caption;
@@ -214,25 +214,16 @@ fn sample(
     })
 }
 
-/// Training scene `i`'s canonical caption sampled as `eval-tiny` samples (its steps and
-/// shift, the model's guidance and eta), and if its picture
+/// Training scene `i`'s canonical caption sampled as `eval-tiny` samples, and if its picture
 /// can be redrawn, (its latent (1, C, 1, h, w), the redrawn picture (1, 3, 1, H, W)).
 fn generate_and_redraw(
     pipe: &Pipeline,
     data: &WorldDataset,
     i: u64,
 ) -> anyhow::Result<Result<(Tensor, Tensor), Unredrawable>> {
-    let eval = EvalOptions::default();
     let scene = data.captioned_image(BANK_PICTURES + i).scene;
-    let request = GenerateRequest {
-        prompt: canonical_caption(&scene),
-        seed: BANK_PICTURES + i,
-        steps: eval.steps,
-        guidance: pipe.settings.guidance,
-        shift: eval.shift,
-        eta: pipe.settings.eta,
-        ..Default::default()
-    };
+    let request =
+        EvalOptions::default().request(pipe, canonical_caption(&scene), BANK_PICTURES + i);
     let generated = Control::none(|ctl| pipe.generate(&request, ctl))?;
     Ok(match redraw(&generated.image, &scene.shapes) {
         Ok(target) => Ok((

@@ -6,9 +6,10 @@
 //! captions), answer cross-entropy on image and clip questions. Phases 3 and 4 (`decoder.rs`)
 //! refine the VAE decoder alone on the frozen encoder's latents; phase 6 (since v11) trains it
 //! on the model's own generations redrawn as the world draws them (`redraw.rs`), and phase 5,
-//! off in the shipped recipe, sharpens it against a critic (`critic.rs`). All phases checkpoint every
-//! few hundred steps into `--out` and resume from there; loss curves go to `curves.csv` and
-//! `curves.png`. The finished folder is a Show-o2 checkpoint the studio loads like any other.
+//! off in the shipped recipe, sharpens it against a critic (`critic.rs`). All phases
+//! checkpoint every few hundred steps into `--out` and resume from there; loss curves go to
+//! `curves.csv` and `curves.png`. The finished folder is a Show-o2 checkpoint the studio loads
+//! like any other.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -1066,7 +1067,8 @@ fn write_configs(
         "steps": 20,
         // Measured with eval-tiny on built-in v10 (text-to-image colour / shape / position, 100
         // samples): Euler (eta 0) 99 / 76 / 100, eta 0.8 98 / 87 / 99, 0.9 100 / 90 / 100,
-        // 1 99 / 92 / 100 (300 samples: 99.3 / 89.7 / 99.7 against Euler's 97.3 / 76.0 / 99.3).
+        // 1 100 / 94 / 100 (300 samples: 99.0 / 87.7 / 99.7 against Euler's 97.3 / 76.0 /
+        // 99.3); v11 at eta 1: 100 / 96 / 100, on 300 samples 99.7 / 92.3 / 99.7.
         "eta": 1.0,
     });
     let l = &cfg.llm;

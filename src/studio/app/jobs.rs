@@ -312,7 +312,7 @@ impl StudioApp {
                 // was measured at 20 steps and draws clearer shapes with ancestral steps).
                 self.settings.guidance = info.guidance;
                 self.settings.steps = info.steps.max(1);
-                self.settings.eta = info.eta.clamp(0.0, 1.0);
+                self.settings.eta = info.eta;
                 self.set_status(format!("Loaded {}", info.name), false);
             }
             Event::EngineCrashed { message, .. } => {
