@@ -240,12 +240,18 @@ fn train_tiny_runs_every_phase_and_resumes() {
     // With the VAE's auxiliary kind head, whatever the default recipe says.
     opts.vae_kind_weight = 0.1;
     let mut phases = Vec::new();
+    // The folder as a run stopped in the middle of phase 3 leaves it: the progress of its
+    // second step comes before that step's checkpoint, so the first step's is on disk.
+    let interrupted = tempfile::tempdir().unwrap();
     run(&opts, &mut |p: &str,
-                     _: usize,
+                     step: usize,
                      _: usize,
                      _: &[(&str, f64)]| {
         if phases.last().is_none_or(|l: &String| l != p) {
             phases.push(p.to_string());
+        }
+        if p == "decoder" && step == 2 {
+            copy_folder(dir.path(), interrupted.path());
         }
     })
     .unwrap();
@@ -340,11 +346,37 @@ fn train_tiny_runs_every_phase_and_resumes() {
                       _: usize,
                       _: &[(&str, f64)]| {})
     .unwrap();
-    for ((name, a), b) in names.iter().zip(first).zip(files(other.path())) {
+    for ((name, a), b) in names.iter().zip(&first).zip(files(other.path())) {
         assert!(
-            a == b,
+            *a == b,
             "two fresh runs with one seed wrote different {name}"
         );
+    }
+
+    // The run stopped after phase 3's first step goes on to the same bytes: every step of the
+    // decoder phases draws from its own random streams, not from one the stopped run had
+    // advanced.
+    run(
+        &TrainOptions {
+            out: interrupted.path().to_path_buf(),
+            ..opts.clone()
+        },
+        &mut |_: &str, _: usize, _: usize, _: &[(&str, f64)]| {},
+    )
+    .unwrap();
+    for ((name, a), b) in names.iter().zip(&first).zip(files(interrupted.path())) {
+        assert!(
+            *a == b,
+            "a run resumed in the middle of phase 3 wrote different {name}"
+        );
+    }
+}
+
+/// Copies the files of folder `from` into folder `to`.
+fn copy_folder(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
 }
 

@@ -29,6 +29,9 @@
 //! the encoder to write, but its cells are smoother than any the decoder saw, and the decoder
 //! draws a smooth blob as a circle. Noise added to true latents is not that error.
 
+use std::ops::Range;
+
+use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use rand::RngExt;
@@ -40,8 +43,8 @@ use super::optim::{AdamW, lr_at};
 use super::redraw::RedrawBank;
 use super::seeded_init::SeededVarMap;
 use super::tiny::{
-    Checkpoint, TrainOptions, edge_loss, leveled_noise, named_vars, pixels, save_varmap_atomic,
-    vae_batch,
+    Checkpoint, TrainOptions, TwoLanes, edge_loss, leveled_noise, named_vars, pixels,
+    save_varmap_atomic, sum_grads, vae_batch,
 };
 use super::unified::rng;
 use crate::model::vae::{VaeConfig, WanVae};
@@ -104,15 +107,6 @@ struct Sharpening {
     ckpt: Checkpoint,
 }
 
-/// Decoded pictures as the critic saw them while the decoder's loss was built.
-struct Judged {
-    /// (B, 3, H, W), clamped to the range a picture can have (so the critic cannot win on
-    /// out-of-range values alone) and detached for the critic's own step.
-    pictures: Tensor,
-    /// The unweighted fooling loss, for the curves.
-    fooling: Tensor,
-}
-
 impl Sharpening {
     fn new(stage: &Stage, opts: &TrainOptions, dev: &Device) -> anyhow::Result<Self> {
         let mut map = VarMap::new();
@@ -133,28 +127,25 @@ impl Sharpening {
         })
     }
 
-    /// The weighted term the decoder's loss gains for pictures it decoded (B, 3, 1, H, W).
-    fn judge(&self, decoded: &Tensor) -> Result<(Tensor, Judged)> {
+    /// For pictures a lane decoded (B, 3, 1, H, W): the weighted term the decoder's loss
+    /// gains, the pictures as the critic saw them (clamped to the range a picture can have,
+    /// so the critic cannot win on out-of-range values alone, and detached for the critic's
+    /// own step), and the unweighted fooling loss for the curves.
+    fn judge(&self, decoded: &Tensor) -> Result<(Tensor, Tensor, f64)> {
         let pictures = decoded.squeeze(2)?.clamp(-1f32, 1f32)?;
         let fooling = self.critic.fooling_loss(&pictures)?;
         let term = (&fooling * self.weight)?;
-        let pictures = pictures.detach();
-        Ok((term, Judged { pictures, fooling }))
+        Ok((term, pictures.detach(), fooling.to_scalar::<f32>()? as f64))
     }
 
-    /// One critic step on the true pictures (B, 3, 1, H, W) against `judged`, after the
-    /// decoder's step: (fooling loss, critic's hinge loss) for the curves.
-    fn train_critic(&mut self, truth: &Tensor, judged: Judged, lr: f64) -> Result<(f64, f64)> {
-        let loss = self
-            .critic
-            .hinge_loss(&truth.squeeze(2)?, &judged.pictures)?;
+    /// One critic step on the true pictures (B, 3, 1, H, W) against the `judged` ones (B, 3,
+    /// H, W), after the decoder's step: the critic's hinge loss for the curves.
+    fn train_critic(&mut self, truth: &Tensor, judged: &Tensor, lr: f64) -> Result<f64> {
+        let loss = self.critic.hinge_loss(&truth.squeeze(2)?, judged)?;
         let mut grads = loss.backward()?;
         self.opt.clip(&mut grads, 1.0)?;
         self.opt.apply(&grads, lr * CRITIC_LR_SHARE)?;
-        Ok((
-            judged.fooling.to_scalar::<f32>()? as f64,
-            loss.to_scalar::<f32>()? as f64,
-        ))
+        Ok(loss.to_scalar::<f32>()? as f64)
     }
 
     /// Saves at the steps the stage's checkpoint does (that one also writes the curves and
@@ -249,21 +240,18 @@ fn run_stage(
         .into_iter()
         .filter(|(name, _)| name.starts_with("decoder.") || name.starts_with("conv2."))
         .collect();
-    let mut opt = AdamW::new(trained, 0.0)?;
+    let mut opt = AdamW::new(trained.clone(), 0.0)?;
     let ckpt = Checkpoint::new(&opts.out, &format!("vae_{}", stage.name));
     ckpt.resume(&mut map, &mut opt)?;
     if opt.step >= stage.steps {
         return Ok(());
     }
-    // Phase 3 keeps the noise stream it always had.
-    let mut r = rng(opts.seed ^ 0xDEC0 ^ (stage.first_picture - REFINE_PICTURES));
-    let mut predictions = (stage.predicted_batch > 0)
+    // Every step draws from its own streams (see `step_rng`), so a run resumed mid-stage
+    // goes on exactly as one that never stopped.
+    let seed = opts.seed ^ 0xDEC0 ^ (stage.first_picture - REFINE_PICTURES);
+    let predictions = (stage.predicted_batch > 0)
         .then(|| FlowPredictions::load(stage, opts, dev))
         .transpose()?;
-    let series = format!("{}_l1", stage.name);
-    let predicted_series = format!("{}_predicted_l1", stage.name);
-    let fooling_series = format!("{}_fooling", stage.name);
-    let critic_series = format!("{}_critic", stage.name);
     let mut sharpen = (stage.adversarial_weight > 0.0)
         .then(|| Sharpening::new(stage, opts, dev))
         .transpose()?;
@@ -277,56 +265,71 @@ fn run_stage(
             &mut *progress,
         )?),
     };
-    let redrawn_series = format!("{}_redrawn_l1", stage.name);
+    let series = Series::new(stage);
+    let _lanes = TwoLanes::enter();
     for step in opt.step..stage.steps {
-        let x = vae_batch(data, opts, step, stage.first_picture, (29, 13), dev)?;
-        // Normalised latents, so unit noise is one latent standard deviation.
-        let z = vae.encode_detailed(&x)?.mu.detach();
         let progress_share = step as f32 / stage.steps as f32;
-        let max_noise = stage.noise.0 + (stage.noise.1 - stage.noise.0) * progress_share;
-        let z = (&z + leveled_noise(&z, max_noise, &mut r)?)?;
-        let decoded = vae.decode_unclamped(&z)?;
-        let (rec, mut loss) = reconstruction_loss(&decoded, &x)?;
-        let mut vals = vec![(series.as_str(), rec.to_scalar::<f32>()? as f64)];
-        let mut predicted = None;
-        if let Some(flow) = &mut predictions {
-            let (decoded, x) = flow.decoded(&vae, data, step)?;
-            let (rec, l) = reconstruction_loss(&decoded, &x)?;
-            loss = (loss + l)?;
-            vals.push((predicted_series.as_str(), rec.to_scalar::<f32>()? as f64));
-            predicted = Some((x, decoded));
-        }
-        if let Some(bank) = &bank {
-            let (z, x) = bank.batch(stage.redrawn_batch, &mut r)?;
-            let decoded = vae.decode_unclamped(&z)?;
-            let (rec, l) = if opts.redraw_focus > 0.0 {
-                focused_reconstruction_loss(&decoded, &x, f64::from(opts.redraw_focus))?
-            } else {
-                reconstruction_loss(&decoded, &x)?
-            };
-            loss = (loss + l)?;
-            vals.push((redrawn_series.as_str(), rec.to_scalar::<f32>()? as f64));
-        }
-        // The critic judges the pictures decoded from the flow model's predictions: those of
-        // true latents are all but exact already.
-        let adversary = match (&sharpen, predicted) {
-            (Some(s), Some((truth, decoded))) => {
-                let (term, judged) = s.judge(&decoded)?;
-                loss = (loss + term)?;
-                Some((truth, judged))
-            }
-            _ => None,
+        let inputs = StepInputs {
+            vae: &vae,
+            data,
+            step,
+            seed,
+            // Normalised latents, so unit noise is one latent standard deviation.
+            max_noise: stage.noise.0 + (stage.noise.1 - stage.noise.0) * progress_share,
+            truth: vae_batch(data, opts, step, stage.first_picture, (29, 13), dev)?,
+            predictions: predictions.as_ref(),
+            redrawn: bank
+                .as_ref()
+                .map(|b| b.batch(stage.redrawn_batch, &mut step_rng(seed, step, 0)))
+                .transpose()?,
+            redraw_focus: opts.redraw_focus,
+            sharpen: sharpen.as_ref(),
         };
-        let mut grads = loss.backward()?;
+        let lanes = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..LANES)
+                .map(|lane| {
+                    let inputs = &inputs;
+                    scope.spawn(move || inputs.lane(lane))
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| {
+                    w.join()
+                        .map_err(|_| anyhow::anyhow!("a {} lane panicked", stage.name))?
+                })
+                .collect::<anyhow::Result<Vec<LaneOutcome>>>()
+        })?;
+        let mut grads: Option<GradStore> = None;
+        let mut values = [0f64; SERIES];
+        let (mut truths, mut judged) = (Vec::new(), Vec::new());
+        for lane in lanes {
+            for (sum, v) in values.iter_mut().zip(lane.values) {
+                *sum += v;
+            }
+            grads = match (grads, lane.grads) {
+                (Some(a), Some(b)) => Some(sum_grads(a, &b, &trained)?),
+                (a, b) => a.or(b),
+            };
+            if let Some((truth, pictures)) = lane.judged {
+                truths.push(truth);
+                judged.push(pictures);
+            }
+        }
+        let Some(mut grads) = grads else {
+            anyhow::bail!("{}: a step with no pictures in any batch", stage.name);
+        };
         opt.clip(&mut grads, 1.0)?;
         let peak = opts.vae_lr * stage.lr_share;
         let lr = lr_at(step, stage.steps, 50, peak, peak * 0.05);
         opt.apply(&grads, lr)?;
-        if let (Some(s), Some((truth, judged))) = (&mut sharpen, adversary) {
-            let (fooling, critic) = s.train_critic(&truth, judged, lr)?;
-            vals.push((fooling_series.as_str(), fooling));
-            vals.push((critic_series.as_str(), critic));
+        if let Some(s) = &mut sharpen
+            && !truths.is_empty()
+        {
+            values[CRITIC] =
+                s.train_critic(&Tensor::cat(&truths, 0)?, &Tensor::cat(&judged, 0)?, lr)?;
         }
+        let vals = series.values(&values);
         if !vals.iter().all(|v| v.1.is_finite()) {
             anyhow::bail!("{} diverged at step {step}; lower vae_lr", stage.name);
         }
@@ -341,6 +344,180 @@ fn run_stage(
         s.save()?;
     }
     save_varmap_atomic(&map, &weights) // `tiny::run` redraws the plot next
+}
+
+/// Lanes a decoder step's batches are split over. Each lane builds and differentiates the
+/// graph of its share of every batch on one core (as phase 2's lanes do, `TwoLanes`), and the
+/// gradients are summed: with one graph a step, candle keeps about 1.3 of the 2 cores busy on
+/// ops this small. Fixed rather than the machine's core count, so that the weights a run
+/// writes do not depend on the machine it ran on.
+const LANES: usize = 2;
+
+/// The items of a batch of `n` that lane `lane` takes: contiguous, the first lanes one more
+/// where `n` does not divide evenly.
+fn lane_range(n: usize, lane: usize) -> Range<usize> {
+    n * lane / LANES..n * (lane + 1) / LANES
+}
+
+/// Lane `lane`'s part of `batch` (B, ...) and its share of the batch; `None` when it has none.
+fn lane_part(batch: &Tensor, lane: usize) -> Result<Option<(Tensor, f64)>> {
+    let n = batch.dim(0)?;
+    let items = lane_range(n, lane);
+    if items.is_empty() {
+        return Ok(None);
+    }
+    let share = items.len() as f64 / n as f64;
+    Ok(Some((batch.narrow(0, items.start, items.len())?, share)))
+}
+
+/// Stream `stream` of step `step`'s random numbers (0: the step's own draws; 1 + k: lane k's).
+fn step_rng(seed: u64, step: usize, stream: u64) -> ChaCha8Rng {
+    let mut r = rng(seed ^ (step as u64).wrapping_mul(0x9E37_79B9));
+    r.set_stream(stream);
+    r
+}
+
+/// The values a step reports, in `curves.csv` order: slots of `LaneOutcome::values`.
+const TRUE_L1: usize = 0;
+const PREDICTED_L1: usize = 1;
+const REDRAWN_L1: usize = 2;
+const FOOLING: usize = 3;
+const CRITIC: usize = 4;
+const SERIES: usize = 5;
+
+/// A stage's series names (`<stage>_l1`, `<stage>_predicted_l1`, ...) and which it reports.
+struct Series {
+    names: [String; SERIES],
+    reported: [bool; SERIES],
+}
+
+impl Series {
+    fn new(stage: &Stage) -> Self {
+        let critic = stage.adversarial_weight > 0.0;
+        Self {
+            names: ["l1", "predicted_l1", "redrawn_l1", "fooling", "critic"]
+                .map(|s| format!("{}_{s}", stage.name)),
+            reported: [
+                true,
+                stage.predicted_batch > 0,
+                stage.redrawn_batch > 0,
+                critic,
+                critic,
+            ],
+        }
+    }
+
+    /// A step's reported values by name.
+    fn values(&self, values: &[f64; SERIES]) -> Vec<(&str, f64)> {
+        (0..SERIES)
+            .filter(|&k| self.reported[k])
+            .map(|k| (self.names[k].as_str(), values[k]))
+            .collect()
+    }
+}
+
+/// Everything a step's lanes read: the batches are drawn whole, and each lane takes its
+/// `lane_range` of every one.
+struct StepInputs<'a> {
+    vae: &'a WanVae,
+    data: &'a WorldDataset,
+    step: usize,
+    seed: u64,
+    /// Largest latent noise on the true latents this step.
+    max_noise: f32,
+    /// True pictures (B, 3, 1, crop, crop).
+    truth: Tensor,
+    predictions: Option<&'a FlowPredictions>,
+    /// Generated latents (B, C, 1, h, w) and their redrawn pictures (B, 3, 1, H, W).
+    redrawn: Option<(Tensor, Tensor)>,
+    redraw_focus: f32,
+    sharpen: Option<&'a Sharpening>,
+}
+
+/// What one lane's share of a step came to.
+struct LaneOutcome {
+    /// `None` when the lane had no items in any batch.
+    grads: Option<GradStore>,
+    /// Each series' value over the lane's items, weighted by their share of the batch (so the
+    /// lanes' values sum to the whole batch's).
+    values: [f64; SERIES],
+    /// For the critic's step: the true pictures behind this lane's predictions and their
+    /// decoded pictures as the critic judged them.
+    judged: Option<(Tensor, Tensor)>,
+}
+
+/// A lane's loss as its parts are added, and the values it reports.
+#[derive(Default)]
+struct LaneLoss {
+    loss: Option<Tensor>,
+    values: [f64; SERIES],
+}
+
+impl LaneLoss {
+    /// Adds `loss` weighted by `share`.
+    fn add(&mut self, share: f64, loss: Tensor) -> Result<()> {
+        let loss = (loss * share)?;
+        self.loss = Some(match self.loss.take() {
+            Some(sum) => (sum + loss)?,
+            None => loss,
+        });
+        Ok(())
+    }
+
+    /// Adds a batch part's (L1, whole loss), both weighted by the lane's `share` of the batch,
+    /// the L1 to the series in `slot`.
+    fn add_part(&mut self, slot: usize, share: f64, (l1, loss): (Tensor, Tensor)) -> Result<()> {
+        self.values[slot] += share * l1.to_scalar::<f32>()? as f64;
+        self.add(share, loss)
+    }
+}
+
+impl StepInputs<'_> {
+    /// Lane `lane`'s loss over its items, each batch's part weighted by the lane's share of
+    /// it, so the lanes' gradients sum to the gradient of the whole step's loss.
+    fn lane(&self, lane: usize) -> anyhow::Result<LaneOutcome> {
+        let mut r = step_rng(self.seed, self.step, 1 + lane as u64);
+        let mut sum = LaneLoss::default();
+        if let Some((x, share)) = lane_part(&self.truth, lane)? {
+            let z = self.vae.encode_detailed(&x)?.mu.detach();
+            let z = (&z + leveled_noise(&z, self.max_noise, &mut r)?)?;
+            let decoded = self.vae.decode_unclamped(&z)?;
+            sum.add_part(TRUE_L1, share, reconstruction_loss(&decoded, &x)?)?;
+        }
+        let mut judged = None;
+        if let Some(flow) = self.predictions {
+            let items = lane_range(flow.batch, lane);
+            let share = items.len() as f64 / flow.batch as f64;
+            if !items.is_empty() {
+                let (decoded, x) = flow.decoded(self.vae, self.data, self.step, items)?;
+                sum.add_part(PREDICTED_L1, share, reconstruction_loss(&decoded, &x)?)?;
+                // The critic judges the pictures decoded from the flow model's predictions:
+                // those of true latents are all but exact already.
+                if let Some(s) = self.sharpen {
+                    let (term, pictures, fooling) = s.judge(&decoded)?;
+                    sum.add(share, term)?;
+                    sum.values[FOOLING] += share * fooling;
+                    judged = Some((x, pictures));
+                }
+            }
+        }
+        if let Some((latents, targets)) = &self.redrawn
+            && let (Some((z, share)), Some((x, _))) =
+                (lane_part(latents, lane)?, lane_part(targets, lane)?)
+        {
+            let decoded = self.vae.decode_unclamped(&z)?;
+            let part = match self.redraw_focus > 0.0 {
+                true => focused_reconstruction_loss(&decoded, &x, f64::from(self.redraw_focus))?,
+                false => reconstruction_loss(&decoded, &x)?,
+            };
+            sum.add_part(REDRAWN_L1, share, part)?;
+        }
+        Ok(LaneOutcome {
+            grads: sum.loss.map(|l| l.backward()).transpose()?,
+            values: sum.values,
+            judged,
+        })
+    }
 }
 
 /// The shape-weighted L1 of `recon` against `x` (B, 3, T, H, W), and the whole loss (L1 + MSE +
@@ -393,7 +570,9 @@ struct FlowPredictions {
     by_tail: bool,
     /// The stage's first picture.
     first: u64,
-    r: ChaCha8Rng,
+    /// Each picture's noise and time come from this seed's stream numbered by the picture, so
+    /// they do not depend on which lane takes it or where a run resumed.
+    seed: u64,
 }
 
 impl FlowPredictions {
@@ -403,24 +582,24 @@ impl FlowPredictions {
             pipe: Pipeline::load(&opts.out, dev, DType::F32)?,
             batch: stage.predicted_batch,
             by_tail: stage.predicted_by_tail,
-            // Phase 3 keeps the pictures and noise it always had; later stages draw others.
+            // Each stage draws its own pictures and noise.
             first: PREDICTED_PICTURES + (stage.first_picture - REFINE_PICTURES),
-            r: rng(opts.seed ^ 0xF10E ^ (stage.first_picture - REFINE_PICTURES)),
+            seed: opts.seed ^ 0xF10E ^ (stage.first_picture - REFINE_PICTURES),
         })
     }
 
-    /// Step `step`'s pictures decoded by `vae` from the model's predictions of their latents,
-    /// and the true pictures: both (B, 3, 1, H, W).
+    /// Pictures `items` of step `step`'s batch decoded by `vae` from the model's predictions
+    /// of their latents, and the true pictures: both (B, 3, 1, H, W).
     fn decoded(
-        &mut self,
+        &self,
         vae: &WanVae,
         data: &WorldDataset,
         step: usize,
+        items: Range<usize>,
     ) -> anyhow::Result<(Tensor, Tensor)> {
         let first = self.first + (step * self.batch) as u64;
-        let pictures: Vec<_> = (first..first + self.batch as u64)
-            .map(|i| data.captioned_image(i))
-            .collect();
+        let indices: Vec<u64> = items.map(|k| first + k as u64).collect();
+        let pictures: Vec<_> = indices.iter().map(|&i| data.captioned_image(i)).collect();
         let x = pixels(
             &pictures.iter().map(|c| &c.image).collect::<Vec<_>>(),
             self.pipe.device(),
@@ -434,22 +613,36 @@ impl FlowPredictions {
                 false => c.caption.clone(),
             })
             .collect();
+        let mut streams: Vec<ChaCha8Rng> = indices
+            .iter()
+            .map(|&i| {
+                let mut r = rng(self.seed);
+                r.set_stream(i);
+                r
+            })
+            .collect();
         let predicted = match self.by_tail {
-            true => self.sample_tail(&z, &captions)?,
-            false => self.predict(&z, &captions)?,
+            true => self.sample_tail(&z, &captions, &mut streams)?,
+            false => self.predict(&z, &captions, &mut streams)?,
         };
         Ok((vae.decode_unclamped(&predicted)?, x))
     }
 
-    /// Per picture of normalised latents `z` (B, C, 1, h, w) and its caption, the clean latent
-    /// the flow model predicts, at its own guidance, from a point x_t = t z + (1 - t) noise of
-    /// its path (t drawn in `PREDICTED_T`): x_t + (1 - t) v(x_t, t), (B, C, 1, h, w), detached.
-    fn predict(&mut self, z: &Tensor, captions: &[String]) -> anyhow::Result<Tensor> {
+    /// Per picture of normalised latents `z` (B, C, 1, h, w), its caption and its random
+    /// stream, the clean latent the flow model predicts, at its own guidance, from a point
+    /// x_t = t z + (1 - t) noise of its path (t drawn in `PREDICTED_T`): x_t + (1 - t) v(x_t, t),
+    /// (B, C, 1, h, w), detached.
+    fn predict(
+        &self,
+        z: &Tensor,
+        captions: &[String],
+        streams: &mut [ChaCha8Rng],
+    ) -> anyhow::Result<Tensor> {
         let mut out = Vec::with_capacity(captions.len());
-        for (k, caption) in captions.iter().enumerate() {
+        for (k, (caption, r)) in captions.iter().zip(streams).enumerate() {
             let field = caption_field(&self.pipe, caption)?;
-            let t = self.r.random_range(PREDICTED_T.0..PREDICTED_T.1);
-            let xt = noised(z, k, t, &mut self.r)?;
+            let t = r.random_range(PREDICTED_T.0..PREDICTED_T.1);
+            let xt = noised(z, k, t, r)?;
             let clean = predicted_clean(&xt, &field.velocity(&xt, t)?, t)?;
             out.push(clean.unsqueeze(2)?);
         }
@@ -460,15 +653,20 @@ impl FlowPredictions {
     /// (at the model's guidance) past a start t drawn in `TAIL_START`, from
     /// x_t = t z + (1 - t) noise: the latents a generation ends in, through the model's own
     /// path, of pictures whose truth is known.
-    fn sample_tail(&mut self, z: &Tensor, captions: &[String]) -> anyhow::Result<Tensor> {
+    fn sample_tail(
+        &self,
+        z: &Tensor,
+        captions: &[String],
+        streams: &mut [ChaCha8Rng],
+    ) -> anyhow::Result<Tensor> {
         let eval = EvalOptions::default();
         let grid = time_grid(eval.steps + 1, eval.shift);
         let mut out = Vec::with_capacity(captions.len());
-        for (k, caption) in captions.iter().enumerate() {
+        for (k, (caption, r)) in captions.iter().zip(streams).enumerate() {
             let field = caption_field(&self.pipe, caption)?;
-            let start = self.r.random_range(TAIL_START.0..TAIL_START.1);
+            let start = r.random_range(TAIL_START.0..TAIL_START.1);
             let tail: Vec<f32> = grid.iter().copied().filter(|&t| t >= start).collect();
-            let xt = noised(z, k, tail[0], &mut self.r)?;
+            let xt = noised(z, k, tail[0], r)?;
             let end = euler(
                 xt,
                 &tail,
@@ -528,6 +726,47 @@ mod tests {
             v[c * 64 + 2 * 8 + 3] = value;
         }
         Tensor::from_vec(v, (1, 3, 1, 8, 8), &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn lanes_split_every_batch_without_losing_or_repeating_an_item() {
+        for n in 0..12 {
+            let items: Vec<usize> = (0..LANES).flat_map(|lane| lane_range(n, lane)).collect();
+            assert_eq!(items, (0..n).collect::<Vec<_>>(), "batch of {n}");
+            let sizes: Vec<usize> = (0..LANES).map(|lane| lane_range(n, lane).len()).collect();
+            let (least, most) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+            assert!(most - least <= 1, "batch of {n} split {sizes:?}");
+            // The lanes' parts are the batch's rows in order, and their shares sum to 1.
+            let batch = Tensor::arange(0f32, n as f32, &Device::Cpu).unwrap();
+            let mut rows = Vec::new();
+            let mut shares = 0.0;
+            for lane in 0..LANES {
+                if let Some((part, share)) = lane_part(&batch, lane).unwrap() {
+                    rows.extend(part.to_vec1::<f32>().unwrap());
+                    shares += share;
+                }
+            }
+            assert_eq!(rows, batch.to_vec1::<f32>().unwrap());
+            assert!(n == 0 || (shares - 1.0).abs() < 1e-12, "shares {shares}");
+        }
+    }
+
+    #[test]
+    fn lane_losses_weigh_each_part_by_its_share() {
+        // Two parts of one lane: the loss is the share-weighted sum, the values the
+        // share-weighted L1s in their slots.
+        let scalar = |v: f32| Tensor::new(v, &Device::Cpu).unwrap();
+        let mut sum = LaneLoss::default();
+        sum.add_part(TRUE_L1, 0.5, (scalar(0.2), scalar(1.0)))
+            .unwrap();
+        sum.add_part(REDRAWN_L1, 0.25, (scalar(0.4), scalar(2.0)))
+            .unwrap();
+        sum.add(0.5, scalar(3.0)).unwrap();
+        let loss = sum.loss.unwrap().to_scalar::<f32>().unwrap();
+        assert!((loss - (0.5 + 0.5 + 1.5)).abs() < 1e-6, "{loss}");
+        assert!((sum.values[TRUE_L1] - 0.1).abs() < 1e-6);
+        assert!((sum.values[REDRAWN_L1] - 0.1).abs() < 1e-6);
+        assert_eq!(sum.values[PREDICTED_L1], 0.0);
     }
 
     #[test]

@@ -856,7 +856,11 @@ fn flow_weight(image: &RgbImage, latent: &Tensor, extra: f32, seam_extra: f32) -
 }
 
 /// `a + b` per parameter (a parameter missing from one store takes the other's gradient).
-fn sum_grads(mut a: GradStore, b: &GradStore, vars: &[(String, Var)]) -> Result<GradStore> {
+pub(super) fn sum_grads(
+    mut a: GradStore,
+    b: &GradStore,
+    vars: &[(String, Var)],
+) -> Result<GradStore> {
     for (_, var) in vars {
         if let Some(gb) = b.get(var) {
             let sum = match a.remove(var) {
