@@ -20,7 +20,8 @@
 //! 5) on a bank of the finished model's generations, each paired with its picture redrawn
 //! crisp (`redraw.rs`). On a bank sampled with Euler steps it lifted v10's shape by at most
 //! sampling error; on one sampled with the ancestral steps the model asks for (eta 1) it lifts
-//! shape from 263 to 277 of 300 (see the README, "Why v11").
+//! shape from 263 to 277 of 300 (see the README, "Why v11"; v12, the same recipe on two
+//! lanes, 283).
 //!
 //! Since v8 phase 3 also decodes the flow model's own predictions (`decoder_flow_batch` whole
 //! pictures a step, see `FlowPredictions`) back to the true pictures. On v7 a linear probe
@@ -348,9 +349,11 @@ fn run_stage(
 
 /// Lanes a decoder step's batches are split over. Each lane builds and differentiates the
 /// graph of its share of every batch on one core (as phase 2's lanes do, `TwoLanes`), and the
-/// gradients are summed: with one graph a step, candle keeps about 1.3 of the 2 cores busy on
-/// ops this small. Fixed rather than the machine's core count, so that the weights a run
-/// writes do not depend on the machine it ran on.
+/// gradients are summed. `train-tiny` runs candle's element-wise ops on the calling thread, so
+/// with one graph a step only the matrix products reached the second core (about 1.3 cores
+/// busy); two lanes take phase 3 from 1.23 to 0.55 s/step on this 2-core machine. Fixed
+/// rather than the machine's core count, so the weights a run writes do not depend on the
+/// machine it ran on.
 const LANES: usize = 2;
 
 /// The items of a batch of `n` that lane `lane` takes: contiguous, the first lanes one more
@@ -474,7 +477,9 @@ impl LaneLoss {
 
 impl StepInputs<'_> {
     /// Lane `lane`'s loss over its items, each batch's part weighted by the lane's share of
-    /// it, so the lanes' gradients sum to the gradient of the whole step's loss.
+    /// it. The lanes' gradients sum to the gradient of the whole step's loss up to how the
+    /// shape-weighted means are normalised: within each lane's part, not over the whole batch
+    /// (the same where the parts have the same share of shape pixels).
     fn lane(&self, lane: usize) -> anyhow::Result<LaneOutcome> {
         let mut r = step_rng(self.seed, self.step, 1 + lane as u64);
         let mut sum = LaneLoss::default();

@@ -873,9 +873,10 @@ pub(super) fn sum_grads(
     Ok(a)
 }
 
-/// While alive, each candle op runs on the calling thread's core alone (phase 2's two lanes
-/// take one core each; the tensors are too small for a second core per op to pay). The old
-/// setting comes back on drop, so phases 1, 3 and 4 run as they always have.
+/// While alive, each candle op runs on the calling thread's core alone (the two lanes of phase
+/// 2, of the decoder phases and of the redraw bank's sampling take one core each; the tensors
+/// are too small for a second core per op to pay). The old setting comes back on drop, so
+/// phase 1 runs as it always has.
 pub(super) struct TwoLanes {
     previous: Option<std::ffi::OsString>,
 }
@@ -1072,7 +1073,8 @@ fn write_configs(
         // Measured with eval-tiny on built-in v10 (text-to-image colour / shape / position, 100
         // samples): Euler (eta 0) 99 / 76 / 100, eta 0.8 98 / 87 / 99, 0.9 100 / 90 / 100,
         // 1 100 / 94 / 100 (300 samples: 99.0 / 87.7 / 99.7 against Euler's 97.3 / 76.0 /
-        // 99.3); v11 at eta 1: 100 / 96 / 100, on 300 samples 99.7 / 92.3 / 99.7.
+        // 99.3); v11 at eta 1: 100 / 96 / 100, on 300 samples 99.7 / 92.3 / 99.7; v12 100 /
+        // 98 / 100, on 300 samples 99.7 / 94.3 / 99.7.
         "eta": 1.0,
     });
     let l = &cfg.llm;
