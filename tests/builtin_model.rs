@@ -117,11 +117,12 @@ fn builtin_model_passes_a_fixed_subset_of_eval_tiny() {
 }
 
 /// Per metric, the least share of the 8 subset samples that must pass: one sample below what
-/// showo2-tiny-world-v12 (as v11 before it) scores here with the ancestral steps its studio.json asks for (colour
-/// 8/8, shape 8/8, position 8/8, image QA 8/8, clip QA 7/8, inpainting 8/8, extension 8/8;
-/// the model's own guidance 2, eta 1, 4 RePaint jumps and denoising strengths 0.6 / 0.4), so that a different CPU's float rounding cannot flip the verdict. (v10 under
-/// Euler drew only 2 of these 8 shapes right; eval-tiny reports all of them on 100 samples,
-/// README.)
+/// showo2-tiny-world-v12 (as v11 before it) scores here with the ancestral steps its
+/// studio.json asks for (colour 8/8, shape 8/8, position 8/8, image QA 8/8, clip QA 7/8,
+/// inpainting 8/8, extension 8/8; the model's own guidance 2, eta 1, 4 RePaint jumps and
+/// denoising strengths 0.6 / 0.4), so that a different CPU's float rounding cannot flip the
+/// verdict. (v10 under Euler drew only 2 of these 8 shapes right; eval-tiny reports all of
+/// them on 100 samples, README.)
 const MINIMUM_ON_THE_SUBSET: [(&str, f64); 7] = [
     ("text-to-image colour", 7.0 / 8.0),
     ("text-to-image shape", 7.0 / 8.0),
