@@ -362,15 +362,18 @@ fn lane_range(n: usize, lane: usize) -> Range<usize> {
     n * lane / LANES..n * (lane + 1) / LANES
 }
 
+/// Lane `lane`'s items of a batch of `n` and their share of it; `None` when it has none.
+fn lane_items(n: usize, lane: usize) -> Option<(Range<usize>, f64)> {
+    let items = lane_range(n, lane);
+    let share = items.len() as f64 / n as f64;
+    (!items.is_empty()).then_some((items, share))
+}
+
 /// Lane `lane`'s part of `batch` (B, ...) and its share of the batch; `None` when it has none.
 fn lane_part(batch: &Tensor, lane: usize) -> Result<Option<(Tensor, f64)>> {
-    let n = batch.dim(0)?;
-    let items = lane_range(n, lane);
-    if items.is_empty() {
-        return Ok(None);
-    }
-    let share = items.len() as f64 / n as f64;
-    Ok(Some((batch.narrow(0, items.start, items.len())?, share)))
+    lane_items(batch.dim(0)?, lane)
+        .map(|(items, share)| Ok((batch.narrow(0, items.start, items.len())?, share)))
+        .transpose()
 }
 
 /// Stream `stream` of step `step`'s random numbers (0: the step's own draws; 1 + k: lane k's).
@@ -490,20 +493,18 @@ impl StepInputs<'_> {
             sum.add_part(TRUE_L1, share, reconstruction_loss(&decoded, &x)?)?;
         }
         let mut judged = None;
-        if let Some(flow) = self.predictions {
-            let items = lane_range(flow.batch, lane);
-            let share = items.len() as f64 / flow.batch as f64;
-            if !items.is_empty() {
-                let (decoded, x) = flow.decoded(self.vae, self.data, self.step, items)?;
-                sum.add_part(PREDICTED_L1, share, reconstruction_loss(&decoded, &x)?)?;
-                // The critic judges the pictures decoded from the flow model's predictions:
-                // those of true latents are all but exact already.
-                if let Some(s) = self.sharpen {
-                    let (term, pictures, fooling) = s.judge(&decoded)?;
-                    sum.add(share, term)?;
-                    sum.values[FOOLING] += share * fooling;
-                    judged = Some((x, pictures));
-                }
+        if let Some(flow) = self.predictions
+            && let Some((items, share)) = lane_items(flow.batch, lane)
+        {
+            let (decoded, x) = flow.decoded(self.vae, self.data, self.step, items)?;
+            sum.add_part(PREDICTED_L1, share, reconstruction_loss(&decoded, &x)?)?;
+            // The critic judges the pictures decoded from the flow model's predictions:
+            // those of true latents are all but exact already.
+            if let Some(s) = self.sharpen {
+                let (term, pictures, fooling) = s.judge(&decoded)?;
+                sum.add(share, term)?;
+                sum.values[FOOLING] += share * fooling;
+                judged = Some((x, pictures));
             }
         }
         if let Some((latents, targets)) = &self.redrawn
@@ -571,8 +572,9 @@ struct FlowPredictions {
     pipe: Pipeline,
     /// Pictures a step.
     batch: usize,
-    /// Predictions from a sampler run's end (`sample_tail`) instead of one step (`predict`).
-    by_tail: bool,
+    /// `eval-tiny`'s time grid when predictions are a sampler run's end (`tail_end`), `None`
+    /// when they are one step's (`one_step`).
+    tail_grid: Option<Vec<f32>>,
     /// The stage's first picture.
     first: u64,
     /// Each picture's noise and time come from this seed's stream numbered by the picture, so
@@ -583,10 +585,13 @@ struct FlowPredictions {
 impl FlowPredictions {
     /// The finished phase-2 model in `opts.out` (its VAE is only loaded, never used).
     fn load(stage: &Stage, opts: &TrainOptions, dev: &Device) -> anyhow::Result<Self> {
+        let eval = EvalOptions::default();
         Ok(Self {
             pipe: Pipeline::load(&opts.out, dev, DType::F32)?,
             batch: stage.predicted_batch,
-            by_tail: stage.predicted_by_tail,
+            tail_grid: stage
+                .predicted_by_tail
+                .then(|| time_grid(eval.steps + 1, eval.shift)),
             // Each stage draws its own pictures and noise.
             first: PREDICTED_PICTURES + (stage.first_picture - REFINE_PICTURES),
             seed: opts.seed ^ 0xF10E ^ (stage.first_picture - REFINE_PICTURES),
@@ -610,80 +615,57 @@ impl FlowPredictions {
             self.pipe.device(),
         )?;
         let z = vae.encode_detailed(&x)?.mu.detach(); // (B, C, 1, h, w)
-        // A dropped caption (empty) would ask for the unconditional picture instead.
-        let captions: Vec<String> = pictures
-            .iter()
-            .map(|c| match c.caption.is_empty() {
-                true => canonical_caption(&c.scene),
-                false => c.caption.clone(),
-            })
-            .collect();
-        let mut streams: Vec<ChaCha8Rng> = indices
-            .iter()
-            .map(|&i| {
-                let mut r = rng(self.seed);
-                r.set_stream(i);
-                r
-            })
-            .collect();
-        let predicted = match self.by_tail {
-            true => self.sample_tail(&z, &captions, &mut streams)?,
-            false => self.predict(&z, &captions, &mut streams)?,
-        };
+        let mut predicted = Vec::with_capacity(pictures.len());
+        for (k, (picture, &i)) in pictures.iter().zip(&indices).enumerate() {
+            // A dropped caption (empty) would ask for the unconditional picture instead.
+            let caption = match picture.caption.is_empty() {
+                true => canonical_caption(&picture.scene),
+                false => picture.caption.clone(),
+            };
+            let field = caption_field(&self.pipe, &caption)?;
+            let mut r = rng(self.seed);
+            r.set_stream(i);
+            let clean = match &self.tail_grid {
+                Some(grid) => tail_end(&z, k, &field, grid, &mut r)?,
+                None => one_step(&z, k, &field, &mut r)?,
+            };
+            predicted.push(clean.unsqueeze(2)?);
+        }
+        let predicted = Tensor::cat(&predicted, 0)?.detach();
         Ok((vae.decode_unclamped(&predicted)?, x))
     }
+}
 
-    /// Per picture of normalised latents `z` (B, C, 1, h, w), its caption and its random
-    /// stream, the clean latent the flow model predicts, at its own guidance, from a point
-    /// x_t = t z + (1 - t) noise of its path (t drawn in `PREDICTED_T`): x_t + (1 - t) v(x_t, t),
-    /// (B, C, 1, h, w), detached.
-    fn predict(
-        &self,
-        z: &Tensor,
-        captions: &[String],
-        streams: &mut [ChaCha8Rng],
-    ) -> anyhow::Result<Tensor> {
-        let mut out = Vec::with_capacity(captions.len());
-        for (k, (caption, r)) in captions.iter().zip(streams).enumerate() {
-            let field = caption_field(&self.pipe, caption)?;
-            let t = r.random_range(PREDICTED_T.0..PREDICTED_T.1);
-            let xt = noised(z, k, t, r)?;
-            let clean = predicted_clean(&xt, &field.velocity(&xt, t)?, t)?;
-            out.push(clean.unsqueeze(2)?);
-        }
-        Ok(Tensor::cat(&out, 0)?.detach())
-    }
+/// Picture `k` of normalised latents `z` (B, C, 1, h, w): the clean latent `field` predicts
+/// from a point x_t = t z + (1 - t) noise of its path (t drawn in `PREDICTED_T`):
+/// x_t + (1 - t) v(x_t, t), (1, C, h, w).
+fn one_step(z: &Tensor, k: usize, field: &Guided, r: &mut ChaCha8Rng) -> anyhow::Result<Tensor> {
+    let t = r.random_range(PREDICTED_T.0..PREDICTED_T.1);
+    let xt = noised(z, k, t, r)?;
+    Ok(predicted_clean(&xt, &field.velocity(&xt, t)?, t)?)
+}
 
-    /// As `predict`, but the end of the sampler's run over the points of `eval-tiny`'s grid
-    /// (at the model's guidance) past a start t drawn in `TAIL_START`, from
-    /// x_t = t z + (1 - t) noise: the latents a generation ends in, through the model's own
-    /// path, of pictures whose truth is known.
-    fn sample_tail(
-        &self,
-        z: &Tensor,
-        captions: &[String],
-        streams: &mut [ChaCha8Rng],
-    ) -> anyhow::Result<Tensor> {
-        let eval = EvalOptions::default();
-        let grid = time_grid(eval.steps + 1, eval.shift);
-        let mut out = Vec::with_capacity(captions.len());
-        for (k, (caption, r)) in captions.iter().zip(streams).enumerate() {
-            let field = caption_field(&self.pipe, caption)?;
-            let start = r.random_range(TAIL_START.0..TAIL_START.1);
-            let tail: Vec<f32> = grid.iter().copied().filter(|&t| t >= start).collect();
-            let xt = noised(z, k, tail[0], r)?;
-            let end = euler(
-                xt,
-                &tail,
-                |x, t| field.velocity(x, t),
-                |_| Ok(None),
-                || false,
-            )?
-            .map_err(|stop| anyhow::anyhow!("{stop:?}"))?;
-            out.push(end.unsqueeze(2)?);
-        }
-        Ok(Tensor::cat(&out, 0)?.detach())
-    }
+/// As `one_step`, but the end of the sampler's run along `field` over the points of `grid`
+/// past a start t drawn in `TAIL_START`, from x_t = t z + (1 - t) noise: the latent a
+/// generation ends in, through the model's own path, of a picture whose truth is known.
+fn tail_end(
+    z: &Tensor,
+    k: usize,
+    field: &Guided,
+    grid: &[f32],
+    r: &mut ChaCha8Rng,
+) -> anyhow::Result<Tensor> {
+    let start = r.random_range(TAIL_START.0..TAIL_START.1);
+    let tail: Vec<f32> = grid.iter().copied().filter(|&t| t >= start).collect();
+    let xt = noised(z, k, tail[0], r)?;
+    euler(
+        xt,
+        &tail,
+        |x, t| field.velocity(x, t),
+        |_| Ok(None),
+        || false,
+    )?
+    .map_err(|stop| anyhow::anyhow!("{stop:?}"))
 }
 
 /// The guided velocity field of one caption at the model's own guidance.
