@@ -6,5 +6,6 @@ mod cli;
 static HEAP: cli::heap::CountingAlloc = cli::heap::CountingAlloc;
 
 fn main() -> anyhow::Result<()> {
+    cli::matmul_threads::settle();
     cli::run()
 }

@@ -11,6 +11,7 @@ mod extend;
 mod generate;
 pub mod heap;
 mod inpaint;
+pub mod matmul_threads;
 mod recall;
 mod studio;
 mod train_tiny;
