@@ -40,7 +40,7 @@ pub fn conv2d_module(conv: &Conv2d, x: &Tensor) -> Result<Tensor> {
     }
     let y = conv2d(x, conv.weight(), cfg.padding, cfg.stride)?;
     match conv.bias() {
-        Some(b) => y.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1))?),
+        Some(b) => super::broadcast::add(&y, &b.reshape((1, b.dim(0)?, 1, 1))?),
         None => Ok(y),
     }
 }
@@ -133,11 +133,26 @@ pub fn tiled_forward(x: &Tensor, w: &Tensor, pad: usize, stride: usize) -> Resul
     if kh * kw == 1 || !fits || !x.device().is_cpu() || x.dtype() != DType::F32 {
         return x.conv2d(w, pad, stride, 1, 1);
     }
-    let (ho, wo) = ((h + 2 * pad - kh) / stride + 1, (wd + 2 * pad - kw) / stride + 1);
+    let (ho, wo) = (
+        (h + 2 * pad - kh) / stride + 1,
+        (wd + 2 * pad - kw) / stride + 1,
+    );
     let k_size = ci * kh * kw;
-    let kernel = w.permute((0, 2, 3, 1))?.contiguous()?.reshape((co, k_size))?;
+    let kernel = w
+        .permute((0, 2, 3, 1))?
+        .contiguous()?
+        .reshape((co, k_size))?;
     let input = x.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-    let geometry = Patches { ci, h, wd, kh, kw, wo, pad, stride };
+    let geometry = Patches {
+        ci,
+        h,
+        wd,
+        kh,
+        kw,
+        wo,
+        pad,
+        stride,
+    };
     let pixels = ho * wo;
     let tiles = pixels.div_ceil(TILE);
     let products = (0..b * tiles)

@@ -3,7 +3,9 @@
 //! It runs over the whole sequence with the omni mask, because image tokens attend to the text.
 
 use candle_core::{DType, Module, Result, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::VarBuilder;
+
+use super::layers::Linear;
 
 use super::config::FlowHeadConfig;
 use super::layers::{RmsNorm, attention, linear, linear_no_bias, linear_zero, repeat_kv};

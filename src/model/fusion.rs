@@ -1,7 +1,9 @@
 //! `fusion_proj`: RMSNorm(und ++ gen), Linear, exact GELU, Linear -> LLM-width image tokens.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::VarBuilder;
+
+use super::layers::Linear;
 
 use super::layers::{RmsNorm, linear};
 

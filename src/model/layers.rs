@@ -5,7 +5,9 @@
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{D, DType, Module, Result, Tensor};
-use candle_nn::{Init, Linear, VarBuilder};
+use candle_nn::{Init, VarBuilder};
+
+use super::broadcast;
 
 /// RMSNorm computed in f32 and cast back before the gain, as HF Qwen2 and Show-o2 do.
 #[derive(Debug, Clone)]
@@ -31,7 +33,7 @@ impl Module for RmsNorm {
         let x32 = x.to_dtype(DType::F32)?;
         let var = x32.sqr()?.mean_keepdim(D::Minus1)?;
         let normed = x32.broadcast_div(&(var + self.eps)?.sqrt()?)?;
-        normed.to_dtype(dtype)?.broadcast_mul(&self.weight)
+        broadcast::mul(&normed.to_dtype(dtype)?, &self.weight)
     }
 }
 
@@ -61,19 +63,58 @@ impl Module for LayerNorm {
         let centred = x32.broadcast_sub(&mean)?;
         let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
         let normed = centred.broadcast_div(&(var + self.eps)?.sqrt()?)?;
-        normed
-            .to_dtype(dtype)?
-            .broadcast_mul(&self.weight)?
-            .broadcast_add(&self.bias)
+        let scaled = broadcast::mul(&normed.to_dtype(dtype)?, &self.weight)?;
+        broadcast::add(&scaled, &self.bias)
+    }
+}
+
+/// candle's `Linear` (same weights, same product), with the bias added through
+/// [`broadcast::add`] so that training sums its gradient fast and bit-identically.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    product: candle_nn::Linear,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Self {
+            product: candle_nn::Linear::new(weight, None),
+            bias,
+        }
+    }
+
+    pub fn weight(&self) -> &Tensor {
+        self.product.weight()
+    }
+
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = self.product.forward(x)?;
+        match &self.bias {
+            Some(b) => broadcast::add(&y, b),
+            None => Ok(y),
+        }
+    }
+}
+
+impl From<candle_nn::Linear> for Linear {
+    fn from(l: candle_nn::Linear) -> Self {
+        Self::new(l.weight().clone(), l.bias().cloned())
     }
 }
 
 pub fn linear(i: usize, o: usize, vb: VarBuilder) -> Result<Linear> {
-    candle_nn::linear(i, o, vb)
+    candle_nn::linear(i, o, vb).map(Linear::from)
 }
 
 pub fn linear_no_bias(i: usize, o: usize, vb: VarBuilder) -> Result<Linear> {
-    candle_nn::linear_no_bias(i, o, vb)
+    candle_nn::linear_no_bias(i, o, vb).map(Linear::from)
 }
 
 /// A linear layer that starts at zero when trained from scratch: DiT's adaLN-Zero modulation

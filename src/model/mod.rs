@@ -1,5 +1,6 @@
 //! Show-o2 in candle: one file per module, weight paths mirror the checkpoint names.
 
+pub mod broadcast;
 pub mod config;
 pub mod conv;
 pub mod device;

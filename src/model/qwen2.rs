@@ -3,7 +3,9 @@
 //! text-prefix reuse (across flow steps) and autoregressive decoding cheap and exact.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{Embedding, Linear, VarBuilder};
+use candle_nn::{Embedding, VarBuilder};
+
+use super::layers::Linear;
 
 use super::config::Qwen2Config;
 use candle_core::quantized::GgmlDType;

@@ -2,7 +2,9 @@
 //! run on VAE-latent patches. Bidirectional attention, pre-LN (f32), tanh-GELU MLP.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::VarBuilder;
+
+use super::layers::Linear;
 
 use super::config::SiglipVisionConfig;
 use super::layers::{LayerNorm, attention, linear};

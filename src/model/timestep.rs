@@ -2,7 +2,9 @@
 //! flow-head width (drives adaLN), and `time_embed_proj` to the LLM width (the time token).
 
 use candle_core::{DType, Module, Result, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::VarBuilder;
+
+use super::layers::Linear;
 
 use super::layers::linear;
 

@@ -151,7 +151,7 @@ impl CausalConv3d {
             let (_, c_out, ho, wo) = y.dims4()?;
             let y = y.reshape((b, n, c_out, ho, wo))?;
             acc = Some(match acc {
-                None => (start, y.broadcast_add(&self.bias)?),
+                None => (start, crate::model::broadcast::add(&y, &self.bias)?),
                 Some((acc_start, a)) if acc_start == start => (start, (a + y)?),
                 Some((acc_start, a)) => {
                     let keep = start - acc_start;

@@ -3,8 +3,10 @@
 //! The channel dim is always the third from last here: (B, T, C, H, W) activations and
 //! (B*T, C, H, W) frames alike.
 
-use candle_core::{D, Result, Tensor};
+use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
+
+use crate::model::broadcast;
 
 /// `F.normalize` clamps the L2 norm from below with this eps.
 const NORMALIZE_EPS: f64 = 1e-12;
@@ -33,14 +35,14 @@ impl RmsNorm {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let channel_dim = D::Minus(3);
-        let norm = x
-            .sqr()?
-            .sum_keepdim(channel_dim)?
+        let channel_dim = x.rank().checked_sub(3).ok_or_else(|| {
+            candle_core::Error::Msg(format!("RMS_norm wants (.., C, H, W), got {:?}", x.dims()))
+        })?;
+        let norm = broadcast::sum_keepdim(&x.sqr()?, channel_dim)?
             // Clamping before the sqrt (same value as clamping after) keeps the gradient
             // finite at an all-zero input.
             .maximum(NORMALIZE_EPS * NORMALIZE_EPS)?
             .sqrt()?;
-        (x.broadcast_div(&norm)? * self.scale)?.broadcast_mul(&self.gamma)
+        broadcast::mul(&(broadcast::div(x, &norm)? * self.scale)?, &self.gamma)
     }
 }
