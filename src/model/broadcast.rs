@@ -15,8 +15,9 @@
 //! same floating-point additions in the same order, so every gradient has the same bits, as
 //! the tests below check against candle's own ops.
 //!
-//! Only tracked f32 CPU tensors take this path; everything else (inference, GPUs, other
-//! dtypes) is exactly candle's op.
+//! The broadcasts take this path only for f32 CPU tensors whose gradient is tracked, the
+//! channel sum for every f32 CPU tensor (inference too, with the same bits); everything else
+//! (GPUs, other dtypes) is exactly candle's op.
 
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 
@@ -77,8 +78,9 @@ fn fast(x: &Tensor) -> bool {
     x.device().is_cpu() && x.dtype() == DType::F32
 }
 
-/// `b.broadcast_as(shape)`, materialised, with [`ordered_sum`] as its backward.
-pub fn expand(b: &Tensor, shape: &Shape) -> Result<Tensor> {
+/// `b.broadcast_as(shape)`, materialised, with [`ordered_sum`] as its backward (`shape` is
+/// one `b` broadcasts to, as [`expanded`] checks).
+fn expand(b: &Tensor, shape: &Shape) -> Result<Tensor> {
     if !fast(b) {
         return b.broadcast_as(shape);
     }
@@ -184,7 +186,7 @@ fn candle_is_fast(x: &Tensor, reduced: &[bool]) -> bool {
 
 /// `x.sum_keepdim(dims where reduced[d])` with candle's bits: one by one in memory order, or
 /// candle itself where it uses its vectorised loop.
-pub fn ordered_sum(x: &Tensor, reduced: &[bool]) -> Result<Tensor> {
+fn ordered_sum(x: &Tensor, reduced: &[bool]) -> Result<Tensor> {
     if !fast(x) || candle_is_fast(x, reduced) {
         let list: Vec<usize> = (0..reduced.len()).filter(|&d| reduced[d]).collect();
         return x.sum_keepdim(list);

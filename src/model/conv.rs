@@ -130,7 +130,8 @@ pub fn tiled_forward(x: &Tensor, w: &Tensor, pad: usize, stride: usize) -> Resul
     let (b, ci, h, wd) = x.dims4()?;
     let (co, ci_k, kh, kw) = w.dims4()?;
     let fits = ci == ci_k && h + 2 * pad >= kh && wd + 2 * pad >= kw && stride > 0;
-    if kh * kw == 1 || !fits || !x.device().is_cpu() || x.dtype() != DType::F32 {
+    let empty = b * co * h * wd == 0;
+    if kh * kw == 1 || !fits || empty || !x.device().is_cpu() || x.dtype() != DType::F32 {
         return x.conv2d(w, pad, stride, 1, 1);
     }
     let (ho, wo) = (
