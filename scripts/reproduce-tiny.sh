@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Retrains the built-in model from scratch with train-tiny's default recipe and seed, then
 # compares every file it writes with the shipped one in assets/tiny (all but model_id.txt, which
-# names the release). For v12 about 1 h 46 min of training on 2 cores, estimated from the paces
-# that timed v9 (phase 1 14 min 07 s, phase 2 0.67 s/step, phase 3 24 min, phase 4 5.5 min,
-# v11's phase 6 about 16 min) scaled by the two-lane pace measured against the one-graph code
-# (phase 3 x0.45, phase 4 x0.50, phase 6's steps x0.61; README "Why v12"). Phases 3, 4 and 6 of
-# v12 took 51 min 34 s on a host about 1.9x slower than v9's; a whole run there takes about 3 h.
+# names the release). About 1 h 18 min of training on 2 cores, estimated from the paces that
+# timed v9 (phase 1 14 min 07 s, phase 2 0.67 s/step, ...) scaled by the measured speed-ups of
+# v12's two lanes and session 24's bit-identical candle paths (README "Why v12", "Session 24").
+# On session 24's host phase 1 took 12 min 44 s and phase 2 ran at 0.85-1.1 s/step: about
+# 2 h 15 min there.
 # Exit status 0 only when all are identical.
 #
 #   scripts/reproduce-tiny.sh [OUT_DIR]     (default: a new temporary folder; an existing run's
