@@ -48,14 +48,11 @@ pub fn div(x: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// `x.sum_keepdim(dim)`, with a fast forward on the CPU (the backward is a broadcast either
 /// way).
 pub fn sum_keepdim(x: &Tensor, dim: usize) -> Result<Tensor> {
-    let mut reduced = vec![false; x.rank()];
-    if dim < reduced.len() {
-        reduced[dim] = true;
+    if dim >= x.rank() {
+        return x.sum_keepdim(dim); // candle's error names the dim
     }
-    if !fast(x) || candle_is_fast(x, &reduced) {
-        return x.sum_keepdim(dim);
-    }
-    x.apply_op1(SumKeepdim { reduced })
+    let reduced: Vec<bool> = (0..x.rank()).map(|d| d == dim).collect();
+    ordered_sum(x, &reduced)
 }
 
 /// `b` materialised at `x`'s shape through [`Expand`], when `b` must broadcast to `x` (and not
@@ -174,24 +171,28 @@ fn kept_dims(dims: &[usize], reduced: &[bool]) -> Vec<usize> {
 /// differs from the one-by-one order: a contiguous source summed over exactly its last dims.
 /// Those sums are fast already and are left to candle.
 fn candle_is_fast(x: &Tensor, reduced: &[bool]) -> bool {
-    let list: Vec<usize> = (0..reduced.len()).filter(|&d| reduced[d]).collect();
     let rank = reduced.len();
     x.is_contiguous()
-        && list
+        && reduced_dims(reduced)
             .iter()
             .rev()
             .enumerate()
             .all(|(i, &d)| d == rank - 1 - i)
 }
 
+/// The indices of the `reduced` dims, as candle's `sum_keepdim` takes them.
+fn reduced_dims(reduced: &[bool]) -> Vec<usize> {
+    (0..reduced.len()).filter(|&d| reduced[d]).collect()
+}
+
 /// `x.sum_keepdim(dims where reduced[d])` with candle's bits: one by one in memory order, or
-/// candle itself where it uses its vectorised loop.
+/// candle itself where it uses its vectorised loop. The gradient, when `x` tracks one, is
+/// candle's for a sum.
 fn ordered_sum(x: &Tensor, reduced: &[bool]) -> Result<Tensor> {
     if !fast(x) || candle_is_fast(x, reduced) {
-        let list: Vec<usize> = (0..reduced.len()).filter(|&d| reduced[d]).collect();
-        return x.sum_keepdim(list);
+        return x.sum_keepdim(reduced_dims(reduced));
     }
-    x.apply_op1_no_bwd(&SumKeepdim {
+    x.apply_op1(SumKeepdim {
         reduced: reduced.to_vec(),
     })
 }
