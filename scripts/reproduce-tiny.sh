@@ -1,11 +1,9 @@
 #!/usr/bin/env bash
 # Retrains the built-in model from scratch with train-tiny's default recipe and seed, then
 # compares every file it writes with the shipped one in assets/tiny (all but model_id.txt, which
-# names the release). About 1 h 18 min of training on 2 cores, estimated from the paces that
-# timed v9 (phase 1 14 min 07 s, phase 2 0.67 s/step, ...) scaled by the measured speed-ups of
-# v12's two lanes and session 24's bit-identical candle paths (README "Why v12", "Session 24").
-# On session 24's host phase 1 took 12 min 44 s and phase 2 ran at 0.85-1.1 s/step: about
-# 2 h 15 min there.
+# names the release). Session 25 timed it on a fresh 2-core machine: train-tiny 1 h 10 min 33 s,
+# peak 1.56 GB, every file identical (README "Session 25"). Hosts differ: on session 24's slower
+# host (phase 2 at 0.85-1.1 s/step instead of 0.51) it comes to about 2 h 15 min.
 # Exit status 0 only when all are identical.
 #
 #   scripts/reproduce-tiny.sh [OUT_DIR]     (default: a new temporary folder; an existing run's

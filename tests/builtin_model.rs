@@ -227,3 +227,17 @@ fn redraw_bank_samples_the_builtin_model() {
         "two banks of one model differ"
     );
 }
+
+/// The shipped live-preview map is the one `train-tiny` fits to the shipped decoder (v11 and
+/// v12 had kept v10's map, fitted to v10's decoder, because a resumed run kept the file).
+#[test]
+fn shipped_preview_map_is_fitted_to_the_shipped_decoder() {
+    let dir = showo::assets::builtin_model_dir().expect("assets/tiny is part of the repository");
+    let dev = Device::Cpu;
+    let p = Pipeline::load(&dir, &dev, DType::F32).unwrap_or_else(|e| panic!("{e}"));
+    let world = showo::tiny::dataset::WorldDataset::train(64, 9).unwrap();
+    let refit =
+        showo::train::tiny::fit_preview_map(p.vae.as_ref(), p.preview_map.channels(), &world, &dev)
+            .unwrap();
+    assert_eq!(p.preview_map, refit, "preview_map.json is stale");
+}

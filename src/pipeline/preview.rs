@@ -232,7 +232,19 @@ pub fn fit_latent_rgb(
         }
     }
     let pixels = Tensor::from_vec(data, (IMAGES, 3, SIDE, SIDE), dev)?;
-    let latents = codec.encode(&pixels)?.to_dtype(DType::F32)?;
+    fit_latent_rgb_on(codec, channels, &pixels)
+}
+
+/// The least-squares map from `codec`'s latents of `pixels` ((N, 3, H, W) in [-1, 1]) to its
+/// decodes averaged over each latent cell. A model trained on a known kind of picture (the
+/// built-in one) fits on its own pictures, whose colours the synthetic ones above miss.
+pub fn fit_latent_rgb_on(
+    codec: &dyn ImageCodec,
+    channels: usize,
+    pixels: &Tensor,
+) -> Result<LatentRgbMap> {
+    let side = pixels.dim(2)?;
+    let latents = codec.encode(pixels)?.to_dtype(DType::F32)?;
     let (n, c, h, w) = latents.dims4()?;
     if c != channels {
         return Err(super::bad_setting(
@@ -242,7 +254,7 @@ pub fn fit_latent_rgb(
         ));
     }
     let decoded = codec.decode(&latents)?.to_dtype(DType::F32)?;
-    let f = SIDE / h;
+    let f = side / h;
     let pooled = decoded.avg_pool2d((f, f))?; // stride = kernel
     let lat = latents.permute((0, 2, 3, 1))?.reshape((n * h * w, c))?;
     let rgb = pooled.permute((0, 2, 3, 1))?.reshape((n * h * w, 3))?;
