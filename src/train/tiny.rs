@@ -258,7 +258,7 @@ pub fn run(opts: &TrainOptions, progress: Progress) -> anyhow::Result<()> {
 /// Refitted on every run, never kept from an earlier one: the map is fitted to the decoder's
 /// output, and a run that resumes a finished folder with more decoder steps (how v11 and v12
 /// were made from v10's folder) changes the decoder. Keeping the file had shipped v10's map
-/// with v12's decoder. The fit is seeded, so a finished run rewrites the same bytes.
+/// with v12's decoder. The fit is deterministic, so a finished run rewrites the same bytes.
 fn write_preview_map(
     out: &Path,
     vae: &WanVae,
