@@ -235,7 +235,8 @@ fn shipped_preview_map_is_fitted_to_the_shipped_decoder() {
     let dir = showo::assets::builtin_model_dir().expect("assets/tiny is part of the repository");
     let dev = Device::Cpu;
     let p = Pipeline::load(&dir, &dev, DType::F32).unwrap_or_else(|e| panic!("{e}"));
-    let world = showo::tiny::dataset::WorldDataset::train(64, 9).unwrap();
+    // train-tiny fits on its training pictures at the model's resolution.
+    let world = showo::tiny::dataset::WorldDataset::train(p.native_size().0, 9).unwrap();
     let refit =
         showo::train::tiny::fit_preview_map(p.vae.as_ref(), p.preview_map.channels(), &world, &dev)
             .unwrap();

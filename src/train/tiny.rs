@@ -271,7 +271,7 @@ fn write_preview_map(
 }
 
 /// Pictures [`fit_preview_map`] fits on (4,096 latent cells at 64 px).
-pub const PREVIEW_FIT_PICTURES: u64 = 64;
+const PREVIEW_FIT_PICTURES: u64 = 64;
 
 /// The latent->RGB preview map of `codec`, fitted on the first training pictures of the world:
 /// the model draws world pictures, and on 64 held-out ones a map fitted this way is off by
